@@ -1,0 +1,237 @@
+"""The Merkle log: integration after commit, signed checkpoints, proofs.
+
+Events are written by many transactions at once; a transaction that rolls back must not leave
+a gap that looks like a deletion. So, as transparency logs do (Tessera), positions are handed
+out after commit: `integrate` locks the single log-state row, takes committed events that have
+no `seq` yet in id order, gives them consecutive positions, stores the new tree nodes and the
+new right edge, and commits. Until then an event is known by its id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from pdzone.audit import merkle
+from pdzone.audit.encoding import event_dict, fmt_time, leaf_bytes
+from pdzone.audit.models import AuditEvent, AuditKey, AuditLogState, AuditNode, Checkpoint
+from pdzone.crypto import CryptoSuite, PrivateKey, PublicKey, get_suite
+from pdzone.db import Store, utcnow
+from pdzone.errors import Invalid, NotFound
+
+EVENT_COLUMNS = [getattr(AuditEvent, f) for f in (
+    "id", "seq", "occurred_at", "actor", "actor_user_id", "actor_org_id", "token_id", "zone",
+    "action", "target_type", "target_id", "outcome", "source_ip", "request_id", "details")]
+
+
+def hasher(suite: CryptoSuite):
+    f = suite.hash_factory()
+    return lambda b: f(b).digest()
+
+
+def _state(session: Session, suite: CryptoSuite, *, lock: bool) -> AuditLogState:
+    if lock:
+        # A no-op UPDATE takes the write lock on SQLite and the row lock on PostgreSQL alike.
+        session.execute(update(AuditLogState).where(AuditLogState.id == 1)
+                        .values(tree_size=AuditLogState.tree_size))
+    st = session.get(AuditLogState, 1, populate_existing=True)
+    if st is None:
+        st = AuditLogState(id=1, suite=suite.name, tree_size=0, compact=b"", checkpoint_size=0)
+        session.add(st)
+        session.flush()
+    if st.suite != suite.name:
+        raise Invalid("操作日志使用另一密码套件建立，不能切换", f"the log was built with suite {st.suite}",
+                      code="audit_suite_mismatch")
+    return st
+
+
+def _split_hashes(blob: bytes, width: int) -> list[bytes]:
+    return [blob[i:i + width] for i in range(0, len(blob), width)]
+
+
+def integrate(store: Store, suite: CryptoSuite, *, batch: int = 5000) -> int:
+    """Give committed, not yet integrated events their positions. Returns how many."""
+    h = hasher(suite)
+    width = len(h(b""))
+    total = 0
+    while True:
+        with store.transaction() as s:
+            st = _state(s, suite, lock=True)
+            rows = s.execute(select(*EVENT_COLUMNS).where(AuditEvent.seq.is_(None))
+                             .order_by(AuditEvent.id).limit(batch)).mappings().all()
+            if not rows:
+                return total
+            cr = merkle.CompactRange(h, st.tree_size, _split_hashes(st.compact, width))
+            seqs, nodes = [], []
+            for row in rows:
+                seq = cr.size
+                leaf = merkle.leaf_hash(h, leaf_bytes(event_dict(row, seq)))
+                nodes.extend({"level": lv, "idx": ix, "hash": hh} for lv, ix, hh in cr.append(leaf))
+                seqs.append({"eid": row["id"], "new_seq": seq})
+            s.execute(update(AuditEvent.__table__).where(AuditEvent.__table__.c.id == bindparam("eid"))
+                      .values(seq=bindparam("new_seq")), seqs)
+            s.execute(AuditNode.__table__.insert(), nodes)
+            st.tree_size = cr.size
+            st.compact = b"".join(cr.hashes)
+            total += len(rows)
+        if len(rows) < batch:
+            return total
+
+
+# --- checkpoints --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckpointBody:
+    origin: str
+    tree_size: int
+    root: bytes
+    issued_at: str
+    hash_name: str
+    key_id: str
+
+    def text(self) -> str:
+        return (f"pdzone audit checkpoint v1\norigin: {self.origin}\nsize: {self.tree_size}\n"
+                f"root: {self.root.hex()}\nhash: {self.hash_name}\ntime: {self.issued_at}\n"
+                f"key: {self.key_id}\n")
+
+    @classmethod
+    def parse(cls, text: str) -> CheckpointBody:
+        lines = text.split("\n")
+        if len(lines) != 8 or lines[0] != "pdzone audit checkpoint v1" or lines[7] != "":
+            raise Invalid("检查点格式无效", "not a pdzone checkpoint", code="bad_checkpoint")
+        kv = dict(line.split(": ", 1) for line in lines[1:7])
+        try:
+            return cls(kv["origin"], int(kv["size"]), bytes.fromhex(kv["root"]), kv["time"], kv["hash"],
+                       kv["key"])
+        except (KeyError, ValueError) as e:
+            raise Invalid("检查点格式无效", "not a pdzone checkpoint", code="bad_checkpoint") from e
+
+
+def register_key(session: Session, public: PublicKey, *, role: str, user_id: int | None = None) -> AuditKey:
+    key = session.get(AuditKey, public.key_id)
+    if key is None:
+        key = AuditKey(key_id=public.key_id, suite=public.suite, public_pem=public.pem.decode(),
+                       role=role, user_id=user_id, created_at=utcnow())
+        session.add(key)
+        session.flush()
+    return key
+
+
+def root_at(session: Session, suite: CryptoSuite, size: int) -> bytes:
+    h = hasher(suite)
+    if size == 0:
+        return h(b"")
+    nodes = fetch_nodes(session, merkle.nodes_for([(0, size)]))
+    return merkle.range_hash(h, nodes, 0, size)
+
+
+def issue_checkpoint(store: Store, suite: CryptoSuite, signer: PrivateKey, *, origin: str,
+                     every_events: int = 1, every_s: float = 0, force: bool = False) -> Checkpoint | None:
+    """Sign the current tree head when enough events or time have passed (or `force`)."""
+    with store.transaction() as s:
+        st = _state(s, suite, lock=True)
+        now = utcnow()
+        grown = st.tree_size - st.checkpoint_size
+        due = force or grown >= every_events or (
+            grown > 0 and (st.checkpoint_at is None
+                           or (now - st.checkpoint_at).total_seconds() >= every_s))
+        if not due or (st.tree_size == 0 and not force):
+            return None
+        h = hasher(suite)
+        root = merkle.fold(h, _split_hashes(st.compact, len(h(b"")))) if st.tree_size else h(b"")
+        pub = signer.public()
+        register_key(s, pub, role="platform")
+        body = CheckpointBody(origin, st.tree_size, root, fmt_time(now), suite.hash_name, pub.key_id)
+        text = body.text()
+        cp = Checkpoint(tree_size=st.tree_size, root_hash=root, issued_at=now, key_id=pub.key_id,
+                        body=text, signature=signer.sign(text.encode()))
+        s.add(cp)
+        st.checkpoint_size = st.tree_size
+        st.checkpoint_at = now
+        s.flush()
+        return cp
+
+
+def latest_checkpoint(session: Session) -> Checkpoint | None:
+    return session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size.desc(), Checkpoint.id.desc())
+                           .limit(1)).first()
+
+
+def checkpoint_document(session: Session, cp: Checkpoint) -> dict:
+    """The portable form of a checkpoint: what a supervisor keeps outside the platform."""
+    key = session.get(AuditKey, cp.key_id)
+    assert key is not None
+    return {"format": "pdzone-checkpoint-v1", "id": cp.id, "tree_size": cp.tree_size,
+            "root_hash": cp.root_hash.hex(), "issued_at": fmt_time(cp.issued_at), "key_id": cp.key_id,
+            "suite": key.suite, "body": cp.body, "signature": cp.signature.hex(),
+            "public_key": key.public_pem}
+
+
+# --- proofs --------------------------------------------------------------------------------
+
+def fetch_nodes(session: Session, need: set[merkle.Node]) -> dict[merkle.Node, bytes]:
+    if not need:
+        return {}
+    t = AuditNode.__table__
+    rows = session.execute(select(t.c.level, t.c.idx, t.c.hash)
+                           .where(tuple_(t.c.level, t.c.idx).in_(sorted(need)))).all()
+    got = {(r[0], r[1]): bytes(r[2]) for r in rows}
+    missing = need - got.keys()
+    if missing:
+        raise NotFound("日志树节点缺失", f"log tree nodes missing: {sorted(missing)[:3]}",
+                       code="audit_nodes_missing")
+    return got
+
+
+def tree_size(session: Session) -> int:
+    st = session.get(AuditLogState, 1)
+    return st.tree_size if st else 0
+
+
+def _check_size(session: Session, n: int) -> None:
+    size = tree_size(session)
+    if not 0 < n <= size:
+        raise Invalid(f"树大小须在 1 到 {size} 之间", f"tree size must be between 1 and {size}",
+                      code="bad_tree_size")
+
+
+def inclusion_proof(session: Session, suite: CryptoSuite, seq: int, size: int) -> dict:
+    _check_size(session, size)
+    if not 0 <= seq < size:
+        raise Invalid("事件序号超出树大小", "seq is outside the tree", code="bad_seq")
+    h = hasher(suite)
+    ranges = merkle.inclusion_ranges(seq, size)
+    nodes = fetch_nodes(session, merkle.nodes_for([*ranges, (0, size), (seq, seq + 1)]))
+    return {"seq": seq, "tree_size": size, "hash": suite.hash_name,
+            "leaf_hash": nodes[(0, seq)].hex(),
+            "proof": [merkle.range_hash(h, nodes, a, b).hex() for a, b in ranges],
+            "root_hash": merkle.range_hash(h, nodes, 0, size).hex()}
+
+
+def consistency_proof(session: Session, suite: CryptoSuite, first: int, second: int) -> dict:
+    _check_size(session, second)
+    if not 0 < first <= second:
+        raise Invalid("first 须在 1 到 second 之间", "first must be between 1 and second",
+                      code="bad_tree_size")
+    h = hasher(suite)
+    ranges = merkle.consistency_ranges(first, second)
+    nodes = fetch_nodes(session, merkle.nodes_for([*ranges, (0, first), (0, second)]))
+    return {"first": first, "second": second, "hash": suite.hash_name,
+            "first_root": merkle.range_hash(h, nodes, 0, first).hex(),
+            "second_root": merkle.range_hash(h, nodes, 0, second).hex(),
+            "proof": [merkle.range_hash(h, nodes, a, b).hex() for a, b in ranges]}
+
+
+def suite_of_log(session: Session, default: str) -> CryptoSuite:
+    st = session.get(AuditLogState, 1)
+    return get_suite(st.suite if st else default)
+
+
+def maintain(store: Store, suite: CryptoSuite, signer: PrivateKey, *, origin: str, every_events: int,
+             every_s: float) -> tuple[int, Checkpoint | None]:
+    """Integrate what has committed, then sign a checkpoint if N events or T seconds have passed."""
+    n = integrate(store, suite)
+    cp = issue_checkpoint(store, suite, signer, origin=origin, every_events=every_events, every_s=every_s)
+    return n, cp

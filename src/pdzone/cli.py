@@ -1,0 +1,322 @@
+"""The `pdzone` command. Every command acts with the authority of whoever has a shell on the server
+(like a framework's manage command) and is audited as os:<user>@<host>."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pdzone.audit import log as alog
+from pdzone.audit import verify as averify
+from pdzone.audit.events import os_actor
+from pdzone.audit.export import build_bundle
+from pdzone.config import get_settings
+from pdzone.db import upgrade as db_upgrade
+from pdzone.errors import PdzoneError
+from pdzone.governance import actions as gov
+from pdzone.identity import actions as ida
+from pdzone.identity import queries as idq
+from pdzone.web.runtime import Runtime
+
+app = typer.Typer(help="pdzone: public data zone platform (公共数据专区平台)", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+zone_app = typer.Typer(help="Zones (专区).", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
+user_app = typer.Typer(help="Real-name users, roles, filing (备案).", no_args_is_help=True)
+audit_app = typer.Typer(help="The operation log: verify, proofs, checkpoints, export.", no_args_is_help=True)
+for sub, name in ((db_app, "db"), (zone_app, "zone"), (org_app, "org"), (user_app, "user"), (audit_app, "audit")):
+    app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _rt() -> Runtime:
+    return Runtime.from_settings(get_settings())
+
+
+def _fail(e: PdzoneError) -> None:
+    err.print(f"[red]错误 error[/red] [{e.code}] {e.zh} / {e.en}")
+    raise typer.Exit(2 if e.status >= 500 else 1)
+
+
+def _emit(data, as_json: bool, table: Table | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str, indent=1) + "\n")
+    elif table is not None:
+        out.print(table)
+    else:
+        out.print(data)
+
+
+def _write(fn):
+    """Run fn(session, runtime) in one transaction, then integrate the log."""
+    rt = _rt()
+    try:
+        with rt.store.transaction() as s:
+            result = fn(s, rt)
+        rt.maintain_log()
+        return result
+    except PdzoneError as e:
+        _fail(e)
+    finally:
+        rt.store.dispose()
+
+
+# --- db ------------------------------------------------------------------------------------
+
+@db_app.command("upgrade")
+def db_upgrade_cmd():
+    """Create or migrate the schema (PDZONE_DATABASE_URL)."""
+    rt = _rt()
+    db_upgrade(rt.store)
+    out.print(f"schema up to date on {rt.store.dialect}")
+
+
+# --- zones and orgs ------------------------------------------------------------------------
+
+@zone_app.command("add")
+def zone_add(code: str = typer.Option(...), name: str = typer.Option(...), type: str = typer.Option(...),
+             supervisor: str | None = typer.Option(None, help="Supervisor organization (name or USCC)"),
+             as_json: bool = typer.Option(False, "--json")):
+    z = _write(lambda s, rt: idq.zone_json(gov.do_create_zone(s, code=code, name=name, type=type,
+                                                             supervisor=supervisor, actor=os_actor())))
+    _emit(z, as_json)
+
+
+@zone_app.command("list")
+def zone_list(as_json: bool = typer.Option(False, "--json")):
+    rt = _rt()
+    with rt.store.sessions() as s:
+        zones = [idq.zone_json(z) for z in gov.list_zones(s)]
+    t = Table("code", "name", "type")
+    for z in zones:
+        t.add_row(z["code"], z["name"], z["type"])
+    _emit(zones, as_json, t)
+
+
+@org_app.command("add")
+def org_add(name: str = typer.Option(...), kind: str = typer.Option(...), uscc: str = typer.Option(...),
+            zone: str | None = typer.Option(None), as_json: bool = typer.Option(False, "--json")):
+    def do(s, rt):
+        if zone:
+            gov.find_zone(s, zone)
+        return idq.org_json(ida.do_create_org(s, name=name, kind=kind, uscc=uscc, zone_code=zone,
+                                              actor=os_actor()))
+    _emit(_write(do), as_json)
+
+
+@org_app.command("list")
+def org_list(as_json: bool = typer.Option(False, "--json")):
+    rt = _rt()
+    with rt.store.sessions() as s:
+        orgs = [idq.org_json(o) for o in idq.list_orgs(s)]
+    t = Table("id", "name", "kind", "uscc", "zone")
+    for o in orgs:
+        t.add_row(str(o["id"]), o["name"], o["kind"], o["uscc"], o["zone"] or "")
+    _emit(orgs, as_json, t)
+
+
+# --- users ---------------------------------------------------------------------------------
+
+@user_app.command("add")
+def user_add(username: str = typer.Option(...), real_name: str = typer.Option(...),
+             id_number: str = typer.Option(...), mobile: str = typer.Option(...), org: str = typer.Option(...),
+             role: str | None = typer.Option(None), zone: str | None = typer.Option(None),
+             password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin"),
+             as_json: bool = typer.Option(False, "--json")):
+    """Register a real-name user, optionally with a role (platform-wide without --zone)."""
+    if not password_stdin:
+        err.print("the password is read from standard input: pass --password-stdin")
+        raise typer.Exit(2)
+    password = sys.stdin.readline().rstrip("\r\n")
+
+    def do(s, rt):
+        if zone:
+            gov.find_zone(s, zone)
+        o = ida.find_org(s, org)
+        new = ida.do_create_user(s, rt.vault, username=username, real_name=real_name, id_number=id_number,
+                                 mobile=mobile, org=o, password=password, actor=os_actor(),
+                                 password_min_length=rt.settings.password_min_length)
+        secret = None
+        if role:
+            secret = ida.do_grant_role(s, rt.vault, new.user, role, zone_code=zone, actor=os_actor())
+        return {**idq.user_json(s, new.user), "warnings": new.warnings, "totp_secret": secret}
+    _emit(_write(do), as_json)
+
+
+@user_app.command("list")
+def user_list(as_json: bool = typer.Option(False, "--json")):
+    rt = _rt()
+    with rt.store.sessions() as s:
+        users = [idq.user_json(s, u) for u in idq.list_users(s)]
+    t = Table("username", "real name", "ID number", "roles")
+    for u in users:
+        t.add_row(u["username"], u["real_name"], u["id_number"],
+                  ", ".join(f"{r['role']}@{r['zone'] or '*'}" for r in u["roles"]))
+    _emit(users, as_json, t)
+
+
+@user_app.command("grant")
+def user_grant(username: str, role: str = typer.Option(...), zone: str | None = typer.Option(None),
+               as_json: bool = typer.Option(False, "--json")):
+    def do(s, rt):
+        if zone:
+            gov.find_zone(s, zone)
+        u = ida.find_user(s, username)
+        secret = ida.do_grant_role(s, rt.vault, u, role, zone_code=zone, actor=os_actor())
+        return {**idq.user_json(s, u), "totp_secret": secret}
+    _emit(_write(do), as_json)
+
+
+@user_app.command("file")
+def user_file(username: str, reason: str = typer.Option(...),
+              zone: str | None = typer.Option(None, help="Default: the zones of the user's roles, else the org's"),
+              revoke: bool = typer.Option(False, "--revoke", help="Revoke the filing instead"),
+              as_json: bool = typer.Option(False, "--json")):
+    """File (备案) a person for a zone, or revoke the filing."""
+    def do(s, rt):
+        u = ida.find_user(s, username)
+        zones = [gov.find_zone(s, zone).code] if zone else ida.filing_zones(s, u)
+        if not zones:
+            raise PdzoneError("该用户没有所属专区，请用 --zone 指定", "the user has no zone: give --zone",
+                              code="zone_required")
+        do_ = ida.do_revoke_filing if revoke else ida.do_file
+        return [idq.filing_json(do_(s, u, z, reason=reason, actor=os_actor()), u) for z in zones]
+    _emit(_write(do), as_json)
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+@audit_app.command("verify")
+def audit_verify(checkpoint: Path | None = typer.Option(None, help="A checkpoint held outside the platform"),
+                 bundle: Path | None = typer.Option(None, help="Verify an export bundle offline (no database)"),
+                 as_json: bool = typer.Option(False, "--json")):
+    """Recompute the log. Exit 0 intact, 1 tampered (naming the first bad seq), 2 could not verify."""
+    try:
+        outside = averify.load_checkpoint_file(checkpoint) if checkpoint else None
+    except (OSError, ValueError, KeyError, PdzoneError) as e:
+        err.print(f"cannot read the checkpoint file: {e}")
+        raise typer.Exit(2) from e
+    if bundle:
+        try:
+            doc = json.loads(bundle.read_text(encoding="utf-8"))
+            res = averify.verify_bundle(doc, outside=outside)
+        except (OSError, ValueError, KeyError, PdzoneError) as e:
+            err.print(f"cannot read the bundle: {e}")
+            raise typer.Exit(2) from e
+    else:
+        rt = _rt()
+        res = averify.verify_store(rt.store, outside=outside)
+    if as_json:
+        _emit(res.as_dict(), True)
+    else:
+        colour = {0: "green", 1: "red", 2: "yellow"}[res.exit_code]
+        out.print(f"[{colour}]{res.status}[/{colour}]: {res.zh} / {res.en}")
+        for n in res.notes:
+            out.print(f"  note: {n}")
+    raise typer.Exit(res.exit_code)
+
+
+@audit_app.command("integrate")
+def audit_integrate(checkpoint: bool = typer.Option(False, "--checkpoint", help="Also sign a checkpoint now")):
+    """Give committed events their log positions (the server does this every second)."""
+    rt = _rt()
+    n, cp = rt.maintain_log(force_checkpoint=checkpoint)
+    out.print(f"integrated {n} events" + (f"; checkpoint at size {cp.tree_size}" if cp else ""))
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(output: Path | None = typer.Option(None, "-o", "--output")):
+    """Print (or save) the latest signed checkpoint, signing one first if events are pending."""
+    rt = _rt()
+    rt.maintain_log(force_checkpoint=True)
+    with rt.store.sessions() as s:
+        cp = alog.latest_checkpoint(s)
+        if cp is None:
+            err.print("the log is empty")
+            raise typer.Exit(1)
+        doc = alog.checkpoint_document(s, cp)
+    text = json.dumps(doc, ensure_ascii=False, indent=1)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+@audit_app.command("proof")
+def audit_proof(seq: int, tree_size: int | None = typer.Option(None, "--tree-size")):
+    """Inclusion proof for the event at SEQ."""
+    rt = _rt()
+    try:
+        with rt.store.sessions() as s:
+            doc = alog.inclusion_proof(s, rt.log_suite, seq, tree_size or alog.tree_size(s))
+    except PdzoneError as e:
+        _fail(e)
+    sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+
+
+@audit_app.command("consistency")
+def audit_consistency(first: int = typer.Option(...), second: int = typer.Option(...)):
+    rt = _rt()
+    try:
+        with rt.store.sessions() as s:
+            doc = alog.consistency_proof(s, rt.log_suite, first, second)
+    except PdzoneError as e:
+        _fail(e)
+    sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+
+
+@audit_app.command("export")
+def audit_export(output: Path = typer.Option(..., "-o", "--output"), zone: str | None = typer.Option(None)):
+    """Write a bundle (events, checkpoints, keys) that `pdzone audit verify --bundle` checks offline."""
+    rt = _rt()
+    rt.maintain_log(force_checkpoint=True)
+    with rt.store.sessions() as s:
+        doc = build_bundle(s, zone=zone, origin=rt.settings.deployment_name)
+    output.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    out.print(f"wrote {len(doc['events'])} events, {len(doc['checkpoints'])} checkpoints to {output}")
+
+
+# --- serve and demo ------------------------------------------------------------------------
+
+@app.command("serve")
+def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)):
+    """Serve the API and console with uvicorn."""
+    import uvicorn
+
+    from pdzone.web.app import create_app
+
+    rt = _rt()
+    db_upgrade(rt.store)
+    out.print(f"pdzone serving at http://{host}:{port}/ (API docs at /api/docs)")
+    uvicorn.run(create_app(rt), host=host, port=port, log_level="warning")
+
+
+@app.command("demo")
+def demo(serve_: bool = typer.Option(True, "--serve/--no-serve", help="Serve after seeding"),
+         host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)):
+    """Seed a fresh embedded store with the demo city, print the logins, and serve it."""
+    from pdzone.web.demo import seed
+
+    rt = _rt()
+    db_upgrade(rt.store)
+    accounts = seed(rt)
+    out.print("demo accounts (demo mode only) / 演示账号（仅限演示）:")
+    for a in accounts:
+        line = f"  {a['username']:<22} password {a['password']}  role {a['role']}@{a['zone'] or '*'}"
+        if a["totp_secret"]:
+            line += f"  TOTP secret {a['totp_secret']}"
+        out.print(line, highlight=False, soft_wrap=True)
+    if serve_:
+        serve(host=host, port=port)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,273 @@
+"""Authentication: login with lockout and TOTP, console sessions and scoped API tokens.
+
+Tokens are random secrets; only their hash is stored. Resolving a token reads the database at
+most once per `token_cache_ttl_s` per process (a revoked token stops working within that time
+on every worker), and `last_used_at` is written at most once a minute, so an authenticated GET
+does not write: the idle timeout is enforced with minute precision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from pdzone.audit.events import Action, Actor, Outcome, record
+from pdzone.config import Settings
+from pdzone.crypto import Vault
+from pdzone.db import Store, utcnow
+from pdzone.errors import Forbidden, Invalid, Locked, PdzoneError, Unauthorized
+from pdzone.identity.actions import roles_of, totp_secret
+from pdzone.identity.models import AccessToken, Organization, User
+from pdzone.identity.passwords import totp_step, verify_password
+from pdzone.identity.roles import MFA_ROLES, PERMISSIONS, SCOPES, Perm, Role
+
+TOKEN_PREFIX = "pdz_"
+TOUCH_EVERY = dt.timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: a user acting through a session or an API token."""
+
+    user_id: int
+    username: str
+    real_name: str
+    org_id: int
+    org_name: str
+    roles: tuple[tuple[Role, str | None], ...]
+    token_id: int
+    token_kind: str
+    scopes: frozenset[str] | None  # None: all of the user's permissions
+    token_zone: str | None
+    expires_at: dt.datetime
+
+    def actor(self, *, source_ip: str | None = None, request_id: str | None = None) -> Actor:
+        name = f"user:{self.username}" if self.token_kind == "session" else f"token:{self.token_id}"
+        return Actor(name=name, user_id=self.user_id, org_id=self.org_id, token_id=self.token_id,
+                     source_ip=source_ip, request_id=request_id)
+
+    def zones_with(self, perm: Perm) -> set[str | None]:
+        """Zones where the caller holds `perm`; None in the set means platform-wide."""
+        if self.scopes is not None and perm.value not in self.scopes:
+            return set()
+        out = {z for r, z in self.roles if perm in PERMISSIONS[r]}
+        if self.token_zone is not None:
+            out = {self.token_zone} if (None in out or self.token_zone in out) else set()
+        return out
+
+    def can(self, perm: Perm, zone: str | None = None) -> bool:
+        zones = self.zones_with(perm)
+        return None in zones or (zone is not None and zone in zones)
+
+    def has_role(self, role: Role) -> bool:
+        return any(r == role for r, _ in self.roles)
+
+
+def _new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+# --- login ---------------------------------------------------------------------------------
+
+@dataclass
+class LoginResult:
+    token: str | None = None
+    principal_user: User | None = None
+    expires_at: dt.datetime | None = None
+    error: PdzoneError | None = None
+
+
+_BAD = ("用户名或密码错误", "wrong username or password")
+
+
+def check_login(session: Session, vault: Vault, settings: Settings, *, username: str, password: str,
+                otp: str | None, source_ip: str | None = None, request_id: str | None = None) -> LoginResult:
+    """Check credentials; on failure the denial is recorded (and counted) and returned, not raised,
+    so the caller commits the record before answering 401."""
+    now = utcnow()
+    anon = Actor(name=f"anonymous:{username[:64]}", source_ip=source_ip, request_id=request_id)
+    user = session.scalar(select(User).where(User.username == username))
+
+    def deny(code: str, zh: str, en: str, *, count: bool = True, cls=Unauthorized) -> LoginResult:
+        if user is not None and count:
+            if user.failed_since is None or (now - user.failed_since).total_seconds() > settings.lockout_window_s:
+                user.failed_logins, user.failed_since = 0, now
+            user.failed_logins += 1
+            if user.failed_logins >= settings.lockout_threshold:
+                user.locked_until = now + dt.timedelta(seconds=settings.lockout_window_s)
+        actor = anon if user is None else Actor(name=f"user:{user.username}", user_id=user.id, org_id=user.org_id,
+                                                 source_ip=source_ip, request_id=request_id)
+        record(session, actor=actor, action=Action.LOGIN, outcome=Outcome.DENIED, target_type="user",
+               target_id=user.id if user else None, details={"reason": code})
+        return LoginResult(error=cls(zh, en, code=code))
+
+    if user is None:
+        verify_password(None, password)  # same time as a real check
+        return deny("bad_credentials", *_BAD)
+    if user.locked_until is not None and user.locked_until > now:
+        return deny("account_locked", "连续登录失败次数过多，账号已临时锁定", "too many failed logins: the account "
+                    "is locked for a while", count=False, cls=Locked)
+    if not verify_password(user.password_hash, password):
+        return deny("bad_credentials", *_BAD)
+    if user.disabled:
+        return deny("account_disabled", "账号已停用", "the account is disabled", count=False)
+    org = session.get(Organization, user.org_id)
+    if org is None or org.disabled:
+        return deny("org_disabled", "所属机构已停用", "the organization is disabled", count=False)
+    roles = roles_of(session, user.id)
+    mfa_needed = any(r in MFA_ROLES for r, _ in roles)
+    if mfa_needed:
+        secret = totp_secret(vault, user)
+        if not otp:
+            return deny("mfa_required", "该账号须输入动态口令", "this account needs its one-time code", count=False)
+        step = totp_step(secret, otp, last_step=user.totp_last_step) if secret else None
+        if step is None:
+            return deny("bad_otp", "动态口令错误或已使用", "wrong or already used one-time code")
+        user.totp_last_step = step
+    user.failed_logins, user.failed_since, user.locked_until = 0, None, None
+    token = _new_token()
+    expires = now + dt.timedelta(seconds=settings.session_max_age_s)
+    at = AccessToken(user_id=user.id, kind="session", name="login", token_hash=vault.token_hash(token),
+                     scopes="*", mfa=mfa_needed, created_at=now, expires_at=expires, last_used_at=now)
+    session.add(at)
+    session.flush()
+    record(session, actor=Actor(name=f"user:{user.username}", user_id=user.id, org_id=user.org_id,
+                                source_ip=source_ip, request_id=request_id),
+           action=Action.LOGIN, target_type="user", target_id=user.id, details={"mfa": mfa_needed})
+    return LoginResult(token=token, principal_user=user, expires_at=expires)
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+def do_issue_api_token(session: Session, vault: Vault, settings: Settings, principal: Principal, *, name: str,
+                       scopes: list[str], days: int, zone_code: str | None, actor: Actor) -> tuple[str, AccessToken]:
+    """Issue a scoped, expiring API token for the SDK; the secret is shown once."""
+    unknown = set(scopes) - SCOPES
+    if unknown or not scopes:
+        raise Invalid("未知或缺少的令牌权限范围", f"unknown or missing scopes: {sorted(unknown)}",
+                      code="invalid_scope", details={"allowed": sorted(SCOPES)})
+    if not 1 <= days <= settings.api_token_max_days:
+        raise Invalid(f"有效期须在 1 到 {settings.api_token_max_days} 天之间",
+                      f"days must be 1..{settings.api_token_max_days}", code="invalid_expiry")
+    if principal.token_kind != "session":
+        raise Forbidden("只能在登录会话中签发令牌", "tokens are issued from a login session, not a token",
+                        code="token_from_token")
+    beyond = [s for s in scopes if not principal.zones_with(Perm(s))]
+    if beyond:
+        raise Forbidden("令牌权限不能超出本人权限", f"scopes beyond your own permissions: {beyond}",
+                        code="scope_exceeds_user")
+    now = utcnow()
+    token = _new_token()
+    at = AccessToken(user_id=principal.user_id, kind="api", name=name.strip()[:100] or "api",
+                     token_hash=vault.token_hash(token), scopes=" ".join(sorted(set(scopes))), zone_code=zone_code,
+                     mfa=False, created_at=now, expires_at=now + dt.timedelta(days=days), last_used_at=now)
+    session.add(at)
+    session.flush()
+    record(session, actor=actor, action=Action.TOKEN_ISSUE, target_type="token", target_id=at.id,
+           zone=zone_code, details={"scopes": sorted(set(scopes)), "days": days, "name": at.name})
+    return token, at
+
+
+def do_revoke_token(session: Session, token_id: int, *, principal: Principal, actor: Actor) -> None:
+    at = session.get(AccessToken, token_id)
+    if at is None or at.user_id != principal.user_id:
+        raise Forbidden("只能撤销本人的令牌", "you can revoke only your own tokens", code="forbidden")
+    at.revoked_at = utcnow()
+    record(session, actor=actor, action=Action.TOKEN_REVOKE, target_type="token", target_id=at.id)
+    TOKEN_CACHE.clear()
+
+
+# --- resolving tokens ----------------------------------------------------------------------
+
+class _TokenCache:
+    def __init__(self) -> None:
+        self._d: dict[bytes, tuple[float, Principal, dt.datetime]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes, ttl: float):
+        hit = self._d.get(key)
+        if hit and time.monotonic() - hit[0] < ttl:
+            return hit[1], hit[2]
+        return None
+
+    def put(self, key: bytes, p: Principal, last_used: dt.datetime) -> None:
+        with self._lock:
+            if len(self._d) > 10000:
+                self._d.clear()
+            self._d[key] = (time.monotonic(), p, last_used)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+
+
+TOKEN_CACHE = _TokenCache()
+
+_EXPIRED = ("登录已过期，请重新登录", "the session or token has expired: sign in again")
+
+
+def resolve_token(store: Store, vault: Vault, settings: Settings, token: str) -> Principal:
+    """The principal behind a bearer token or session cookie, or Unauthorized."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise Unauthorized("缺少或无效的访问令牌", "missing or malformed token", code="invalid_token")
+    key = vault.token_hash(token)
+    now = utcnow()
+    hit = TOKEN_CACHE.get(key, settings.token_cache_ttl_s)
+    if hit is not None:
+        p, last_used = hit
+        if p.expires_at > now and (p.token_kind != "session" or
+                                   (now - last_used).total_seconds() < settings.session_idle_timeout_s):
+            return p
+    t, u, o = AccessToken.__table__.c, User.__table__.c, Organization.__table__.c
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(t.id, t.kind, t.scopes, t.zone_code, t.expires_at, t.last_used_at, t.revoked_at,
+                   u.id.label("uid"), u.username, u.real_name, u.disabled, u.org_id, o.name.label("org_name"),
+                   o.disabled.label("org_disabled"))
+            .select_from(AccessToken.__table__.join(User.__table__, t.user_id == u.id)
+                         .join(Organization.__table__, u.org_id == o.id))
+            .where(t.token_hash == key)).mappings().first()
+        if row is None or row["revoked_at"] is not None or row["disabled"] or row["org_disabled"]:
+            raise Unauthorized("访问令牌无效或已撤销", "invalid or revoked token", code="invalid_token")
+        expires = _aware(row["expires_at"])
+        last_used = _aware(row["last_used_at"])
+        if expires <= now or (row["kind"] == "session"
+                              and (now - last_used).total_seconds() >= settings.session_idle_timeout_s):
+            raise Unauthorized(*_EXPIRED, code="token_expired")
+        roles = tuple(roles_of_conn(conn, row["uid"]))
+        if now - last_used >= TOUCH_EVERY:
+            conn.execute(update(AccessToken.__table__).where(t.id == row["id"]).values(last_used_at=now))
+            conn.commit()
+            last_used = now
+    p = Principal(user_id=row["uid"], username=row["username"], real_name=row["real_name"], org_id=row["org_id"],
+                  org_name=row["org_name"], roles=roles, token_id=row["id"], token_kind=row["kind"],
+                  scopes=None if row["scopes"] == "*" else frozenset(row["scopes"].split()),
+                  token_zone=row["zone_code"], expires_at=expires)
+    TOKEN_CACHE.put(key, p, last_used)
+    return p
+
+
+def roles_of_conn(conn, user_id: int):
+    from pdzone.identity.models import RoleAssignment
+
+    ra = RoleAssignment.__table__.c
+    for r, z in conn.execute(select(ra.role, ra.zone_code).where(ra.user_id == user_id)):
+        yield Role(r), z
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def do_logout(session: Session, principal: Principal, *, actor: Actor) -> None:
+    at = session.get(AccessToken, principal.token_id)
+    if at is not None and at.revoked_at is None:
+        at.revoked_at = utcnow()
+    record(session, actor=actor, action=Action.LOGOUT, target_type="user", target_id=principal.user_id)
+    TOKEN_CACHE.clear()

@@ -1,0 +1,10 @@
+"""REST API under /api/v1."""
+
+from fastapi import APIRouter
+
+from pdzone.web.api import audit, auth, directory
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(auth.router)
+router.include_router(directory.router)
+router.include_router(audit.router)

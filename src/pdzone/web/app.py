@@ -1,0 +1,106 @@
+"""The ASGI application: API, console, error handling, background log maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pdzone import __version__
+from pdzone.errors import PdzoneError
+from pdzone.web.context import error_body, request_id, request_lang
+from pdzone.web.runtime import Runtime
+
+log = logging.getLogger("pdzone.web")
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True) -> FastAPI:
+    runtime = runtime or Runtime.from_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        task = asyncio.create_task(_maintain_loop(runtime)) if maintain_log else None
+        try:
+            yield
+        finally:
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(title="pdzone", version=__version__, lifespan=lifespan, openapi_url="/openapi.json",
+                  docs_url="/api/docs", redoc_url=None,
+                  description="Public data zone platform (公共数据专区). Errors are JSON "
+                              "{code, message}; codes are listed in docs/errors.md.")
+    app.state.runtime = runtime
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        rid = request_id(request)
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+        return response
+
+    @app.exception_handler(PdzoneError)
+    async def domain_error(request: Request, exc: PdzoneError):
+        return JSONResponse(error_body(exc, request_lang(request), request_id(request)), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        errs = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                for e in exc.errors()]
+        body = {"code": "invalid_request", "message_zh": "请求参数无效", "message_en": "invalid request",
+                "details": {"errors": errs}, "request_id": request_id(request)}
+        body["message"] = body["message_en"] if request_lang(request) == "en" else body["message_zh"]
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        zh = {404: "找不到该资源", 405: "不支持该请求方法"}.get(exc.status_code, "请求错误")
+        body = {"code": code, "message": zh if request_lang(request) == "zh" else str(exc.detail),
+                "message_zh": zh, "message_en": str(exc.detail), "request_id": request_id(request)}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error", extra={"request_id": request_id(request)})
+        body = {"code": "internal_error", "message_zh": "服务器内部错误，已记录", "message_en": "internal error; "
+                "it has been logged", "request_id": request_id(request)}
+        body["message"] = body["message_en"] if request_lang(request) == "en" else body["message_zh"]
+        return JSONResponse(body, status_code=500)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        return {"status": "ok", "version": __version__}
+
+    from pdzone.web.api import router as api_router
+    from pdzone.web.console import router as console_router
+
+    app.include_router(api_router)
+    app.include_router(console_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+async def _maintain_loop(runtime: Runtime) -> None:
+    """Integrate committed events and sign due checkpoints, about once a second."""
+    while True:
+        try:
+            await asyncio.to_thread(runtime.maintain_log)
+        except Exception:
+            log.exception("operation log maintenance failed")
+        await asyncio.sleep(runtime.settings.integrate_every_s)

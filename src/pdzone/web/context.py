@@ -1,0 +1,97 @@
+"""Per-request context: the runtime, the caller, where they call from, and the language."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from pdzone.audit.events import Actor
+from pdzone.errors import Forbidden, PdzoneError, Unauthorized
+from pdzone.identity.actions import record_denied
+from pdzone.identity.auth import Principal, resolve_token
+from pdzone.identity.roles import Perm
+from pdzone.web.runtime import Runtime
+
+SESSION_COOKIE = "pdz_session"
+LANG_COOKIE = "pdz_lang"
+
+
+def request_lang(request: Request) -> str:
+    lang = request.cookies.get(LANG_COOKIE)
+    if lang in ("zh", "en"):
+        return lang
+    accept = request.headers.get("accept-language", "")
+    return "en" if accept.lower().startswith("en") else "zh"
+
+
+def request_id(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        request.state.request_id = rid
+    return rid
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+@dataclass
+class Ctx:
+    rt: Runtime
+    principal: Principal
+    ip: str | None
+    request_id: str
+    lang: str
+
+    @property
+    def actor(self) -> Actor:
+        return self.principal.actor(source_ip=self.ip, request_id=self.request_id)
+
+    def require(self, perm: Perm, zone: str | None = None, *, action: str | None = None) -> None:
+        """Raise Forbidden unless the caller holds `perm` (in `zone`); the denial is recorded."""
+        if self.principal.can(perm, zone):
+            return
+        with self.rt.store.transaction() as s:
+            record_denied(s, actor=self.actor, action=action or perm.value, zone=zone,
+                          reason=f"missing permission {perm.value}")
+        raise Forbidden("没有执行此操作的权限", "you do not have permission for this", code="forbidden",
+                        details={"permission": perm.value})
+
+    def require_any(self, perm: Perm) -> set[str | None]:
+        zones = self.principal.zones_with(perm)
+        if not zones:
+            self.require(perm)
+        return zones
+
+
+def bearer(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return None
+
+
+def authenticate(request: Request, *, allow_cookie: bool) -> Ctx:
+    rt: Runtime = request.app.state.runtime
+    token = bearer(request) or (request.cookies.get(SESSION_COOKIE) if allow_cookie else None)
+    if not token:
+        raise Unauthorized("请先登录", "sign in first", code="not_authenticated")
+    p = resolve_token(rt.store, rt.vault, rt.settings, token)
+    return Ctx(rt, p, client_ip(request), request_id(request), request_lang(request))
+
+
+def api_ctx(request: Request) -> Ctx:
+    """FastAPI dependency for /api/v1 routes: bearer token only (the console has its own forms)."""
+    return authenticate(request, allow_cookie=False)
+
+
+def error_body(err: PdzoneError, lang: str, rid: str | None = None) -> dict:
+    body = {"code": err.code, "message": err.message(lang), "message_zh": err.zh, "message_en": err.en}
+    if err.details:
+        body["details"] = err.details
+    if rid:
+        body["request_id"] = rid
+    return body

@@ -1,0 +1,117 @@
+"""The demo city: zones, organizations of every kind, a user for every role (deterministic).
+
+Names and identifiers come from Faker `zh_CN` with a fixed seed; ID numbers, USCCs and mobile
+numbers carry valid check digits. Passwords and TOTP secrets are fixed and printed: demo only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from faker import Faker
+from sqlalchemy import select
+from stdnum.cn import ric, uscc
+
+from pdzone.audit.events import Action, os_actor, record
+from pdzone.governance import actions as gov
+from pdzone.identity import actions as ida
+from pdzone.identity.models import User
+from pdzone.web.runtime import Runtime
+
+DEMO_PASSWORD = "Demo-Pdzone-2026"
+_ORG_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
+def demo_totp_secret(username: str) -> str:
+    return base64.b32encode(hashlib.sha256(f"pdzone-demo-totp:{username}".encode()).digest()[:20]).decode()
+
+
+def make_uscc(fake: Faker, region: str = "110105") -> str:
+    """A USCC with valid GB 11714 organization-code and GB 32100 check characters."""
+    body = "".join(fake.random_element("0123456789ABCDEFGHJKLMNPQRTUWXY"[:10]) for _ in range(8))
+    weights = (3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(c, 36) * w for c, w in zip(body, weights, strict=True))
+    check = 11 - total % 11
+    org_code = body + ("X" if check == 10 else "0" if check == 11 else str(check))
+    partial = "91" + region + org_code + "0"
+    return partial[:-1] + uscc.calc_check_digit(partial)
+
+
+def make_id_number(fake: Faker) -> str:
+    region = fake.random_element(["110101", "110102", "110105", "110106", "110108", "110114"])
+    born = fake.date_of_birth(minimum_age=24, maximum_age=60).strftime("%Y%m%d")
+    seqno = f"{fake.random_int(0, 999):03d}"
+    partial = region + born + seqno + "0"
+    return partial[:-1] + ric.calc_check_digit(partial)
+
+
+ZONES = [
+    ("bj_comprehensive", "北京市公共数据综合基础专区", "comprehensive", "北京市经济和信息化局"),
+    ("bj_transport", "北京市交通领域公共数据专区", "domain", "北京市交通委员会"),
+]
+
+ORGS = [  # name, kind, zone
+    ("北京市经济和信息化局", "city_authority", None),
+    ("北京市交通委员会", "supervisor", None),
+    ("北京市市场监督管理局", "provider", "bj_comprehensive"),
+    ("北京市公安局公安交通管理局", "provider", "bj_transport"),
+    ("北京金融大数据有限公司", "operator", "bj_comprehensive"),
+    ("北京交通数据运营有限公司", "operator", "bj_transport"),
+    ("北京智慧出行科技有限公司", "partner", "bj_transport"),
+    ("北京普惠征信服务有限公司", "partner", "bj_comprehensive"),
+    ("北京数据要素评估专家委员会", "expert_body", None),
+]
+
+USERS = [  # username, org, role, zone
+    ("sysadmin", "北京金融大数据有限公司", "system_admin", None),
+    ("secadmin", "北京金融大数据有限公司", "security_admin", None),
+    ("auditor", "北京金融大数据有限公司", "auditor", None),
+    ("supervisor", "北京市经济和信息化局", "supervisor", "bj_comprehensive"),
+    ("transport_supervisor", "北京市交通委员会", "supervisor", "bj_transport"),
+    ("expert", "北京数据要素评估专家委员会", "expert", None),
+    ("provider", "北京市市场监督管理局", "provider", "bj_comprehensive"),
+    ("operator", "北京金融大数据有限公司", "operator_staff", "bj_comprehensive"),
+    ("transport_operator", "北京交通数据运营有限公司", "operator_staff", "bj_transport"),
+    ("analyst", "北京普惠征信服务有限公司", "partner_analyst", "bj_comprehensive"),
+    ("transport_analyst", "北京智慧出行科技有限公司", "partner_analyst", "bj_transport"),
+]
+
+
+def accounts() -> list[dict]:
+    from pdzone.identity.roles import MFA_ROLES, Role
+
+    return [{"username": u, "password": DEMO_PASSWORD, "role": r, "zone": z,
+             "totp_secret": demo_totp_secret(u) if Role(r) in MFA_ROLES else None} for u, _, r, z in USERS]
+
+
+def seed(rt: Runtime) -> list[dict]:
+    """Seed the demo city once; later runs leave the data as it is. Returns the demo accounts."""
+    actor = os_actor()
+    with rt.store.transaction() as s:
+        if s.scalar(select(User.id).limit(1)) is not None:
+            return accounts()
+        fake = Faker("zh_CN")
+        fake.seed_instance(20261127)
+        orgs = {}
+        for name, kind, zone in ORGS:
+            if kind in ("city_authority", "supervisor"):
+                orgs[name] = ida.do_create_org(s, name=name, kind=kind, uscc=make_uscc(fake), actor=actor)
+        for code, name, type_, sup in ZONES:
+            gov.do_create_zone(s, code=code, name=name, type=type_, supervisor=sup, actor=actor)
+        for name, kind, zone in ORGS:
+            if name not in orgs:
+                orgs[name] = ida.do_create_org(s, name=name, kind=kind, uscc=make_uscc(fake), zone_code=zone,
+                                               actor=actor)
+        for username, org, role, zone in USERS:
+            new = ida.do_create_user(s, rt.vault, username=username, real_name=fake.name(),
+                                     id_number=make_id_number(fake), mobile=fake.phone_number(), org=orgs[org],
+                                     password=DEMO_PASSWORD, actor=actor)
+            secret = ida.do_grant_role(s, rt.vault, new.user, role, zone_code=zone, actor=actor)
+            if secret is not None:  # demo only: a fixed, printed TOTP secret
+                new.user.totp_secret_enc = rt.vault.encrypt("totp", demo_totp_secret(username))
+            if role in ("operator_staff", "partner_analyst") and zone:
+                ida.do_file(s, new.user, zone, reason="演示数据：已完成实名备案", actor=actor)
+        record(s, actor=actor, action=Action.SYSTEM_DEMO_SEED, details={"users": len(USERS)})
+    rt.maintain_log(force_checkpoint=True)
+    return accounts()

@@ -1,0 +1,55 @@
+"""Wiring: settings → store, key store, crypto suite, vault, platform signing key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from pdzone.audit import log as audit_log
+from pdzone.config import Settings, get_settings
+from pdzone.crypto import CryptoSuite, KeyStore, PrivateKey, Vault, get_suite, open_keystore
+from pdzone.db import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **engine_kw) -> Runtime:
+        settings = settings or get_settings()
+        return cls(settings, Store(settings.resolved_database_url, **engine_kw))
+
+    @cached_property
+    def keystore(self) -> KeyStore:
+        return open_keystore(self.settings)
+
+    @property
+    def suite(self) -> CryptoSuite:
+        return get_suite(self.settings.crypto_suite)
+
+    @cached_property
+    def vault(self) -> Vault:
+        return Vault(self.suite, self.keystore)
+
+    @property
+    def log_suite(self) -> CryptoSuite:
+        """The suite the operation log was started with (it cannot change afterwards)."""
+        with self.store.sessions() as s:
+            return audit_log.suite_of_log(s, self.settings.crypto_suite)
+
+    def signer(self, suite: CryptoSuite | None = None) -> PrivateKey:
+        suite = suite or self.log_suite
+        return self.keystore.signing_key("platform", suite.name)
+
+    def maintain_log(self, *, force_checkpoint: bool = False):
+        """Integrate committed events and sign a checkpoint when one is due."""
+        suite = self.log_suite
+        n, cp = audit_log.maintain(self.store, suite, self.signer(suite), origin=self.settings.deployment_name,
+                                   every_events=self.settings.checkpoint_every_events,
+                                   every_s=self.settings.checkpoint_every_s)
+        if force_checkpoint and cp is None:
+            cp = audit_log.issue_checkpoint(self.store, suite, self.signer(suite),
+                                            origin=self.settings.deployment_name, force=True)
+        return n, cp
