@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pdzone.audit import merkle
@@ -32,15 +33,21 @@ def hasher(suite: CryptoSuite):
 
 
 def _state(session: Session, suite: CryptoSuite, *, lock: bool) -> AuditLogState:
+    locked = False
     if lock:
         # A no-op UPDATE takes the write lock on SQLite and the row lock on PostgreSQL alike.
-        session.execute(update(AuditLogState).where(AuditLogState.id == 1)
-                        .values(tree_size=AuditLogState.tree_size))
+        locked = session.execute(update(AuditLogState).where(AuditLogState.id == 1)
+                                 .values(tree_size=AuditLogState.tree_size)).rowcount == 1
     st = session.get(AuditLogState, 1, populate_existing=True)
-    if st is None:
-        st = AuditLogState(id=1, suite=suite.name, tree_size=0, compact=b"", checkpoint_size=0)
-        session.add(st)
-        session.flush()
+    if st is None or (lock and not locked):
+        if st is None:
+            try:  # the first integrator creates the row; a concurrent one loses the race and re-reads it
+                with session.begin_nested():
+                    session.add(AuditLogState(id=1, suite=suite.name, tree_size=0, compact=b"", checkpoint_size=0,
+                                              checkpoint_at=utcnow()))
+            except IntegrityError:
+                pass
+        return _state(session, suite, lock=lock)
     if st.suite != suite.name:
         raise Invalid("操作日志使用另一密码套件建立，不能切换", f"the log was built with suite {st.suite}",
                       code="audit_suite_mismatch")
@@ -134,9 +141,8 @@ def issue_checkpoint(store: Store, suite: CryptoSuite, signer: PrivateKey, *, or
         st = _state(s, suite, lock=True)
         now = utcnow()
         grown = st.tree_size - st.checkpoint_size
-        due = force or grown >= every_events or (
-            grown > 0 and (st.checkpoint_at is None
-                           or (now - st.checkpoint_at).total_seconds() >= every_s))
+        since = (now - st.checkpoint_at).total_seconds() if st.checkpoint_at else every_s
+        due = force or grown >= every_events or (grown > 0 and since >= every_s)
         if not due or (st.tree_size == 0 and not force):
             return None
         h = hasher(suite)
@@ -186,8 +192,7 @@ def fetch_nodes(session: Session, need: set[merkle.Node]) -> dict[merkle.Node, b
 
 
 def tree_size(session: Session) -> int:
-    st = session.get(AuditLogState, 1)
-    return st.tree_size if st else 0
+    return session.scalar(select(AuditLogState.tree_size).where(AuditLogState.id == 1)) or 0
 
 
 def _check_size(session: Session, n: int) -> None:
