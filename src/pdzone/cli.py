@@ -42,7 +42,7 @@ def _rt() -> Runtime:
 
 
 def _fail(e: PdzoneError) -> None:
-    err.print(f"[red]错误 error[/red] [{e.code}] {e.zh} / {e.en}")
+    err.print(f"错误 error ({e.code}): {e.zh} / {e.en}", markup=False, highlight=False)
     raise typer.Exit(2 if e.status >= 500 else 1)
 
 

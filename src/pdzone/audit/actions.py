@@ -38,10 +38,9 @@ def do_review(session: Session, event_id: int, *, verdict: str, comment: str, ac
 def do_register_witness_key(session: Session, *, public_pem: str, suite: str, actor: Actor) -> AuditKey:
     """A supervisor registers the public half of the key they countersign checkpoints with."""
     pub = PublicKey(suite, public_pem.strip().encode() + b"\n")
-    probe = get_suite(suite)
     try:
-        key_id = pub.key_id
-        probe.verify(pub.pem, b"\x30\x00", b"probe")  # parses the key; a bad PEM raises or fails
+        get_suite(suite)
+        key_id = pub.key_id  # parses the key
     except Exception as e:
         raise Invalid("公钥格式无效", "not a public key of this suite", code="invalid_public_key") from e
     existing = session.get(AuditKey, key_id)

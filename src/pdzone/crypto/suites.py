@@ -187,6 +187,7 @@ class GMSuite(CryptoSuite):
         from tongsuopy.crypto import hashes as th
         from tongsuopy.crypto import serialization as ts
         from tongsuopy.crypto.asymciphers import ec
+        from tongsuopy.crypto.exceptions import InternalError as TSInternal
         from tongsuopy.crypto.exceptions import InvalidSignature as TSInvalid
 
         try:
@@ -195,7 +196,7 @@ class GMSuite(CryptoSuite):
                 return False
             key.verify(signature, message, ec.ECDSA(th.SM3()))
             return True
-        except (TSInvalid, ValueError, TypeError):
+        except (TSInvalid, TSInternal, ValueError, TypeError):  # a malformed DER signature is an InternalError
             return False
 
     def public_pem(self, private_pem: bytes) -> bytes:

@@ -56,6 +56,9 @@ def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True) -> 
 
     @app.exception_handler(PdzoneError)
     async def domain_error(request: Request, exc: PdzoneError):
+        ctx = getattr(request.state, "ctx", None)
+        if exc.status == 403 and ctx is not None and not getattr(exc, "recorded", False):
+            await asyncio.to_thread(ctx.record_denial, exc, f"{request.method} {request.url.path}")
         return JSONResponse(error_body(exc, request_lang(request), request_id(request)), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)

@@ -57,8 +57,15 @@ class Ctx:
         with self.rt.store.transaction() as s:
             record_denied(s, actor=self.actor, action=action or perm.value, zone=zone,
                           reason=f"missing permission {perm.value}")
-        raise Forbidden("没有执行此操作的权限", "you do not have permission for this", code="forbidden",
+        err = Forbidden("没有执行此操作的权限", "you do not have permission for this", code="forbidden",
                         details={"permission": perm.value})
+        err.recorded = True  # type: ignore[attr-defined]
+        raise err
+
+    def record_denial(self, err: PdzoneError, action: str) -> None:
+        """Record a refusal an action raised (separation of duties, not your key, ...)."""
+        with self.rt.store.transaction() as s:
+            record_denied(s, actor=self.actor, action=action, reason=err.code)
 
     def require_any(self, perm: Perm) -> set[str | None]:
         zones = self.principal.zones_with(perm)
@@ -85,7 +92,9 @@ def authenticate(request: Request, *, allow_cookie: bool) -> Ctx:
 
 def api_ctx(request: Request) -> Ctx:
     """FastAPI dependency for /api/v1 routes: bearer token only (the console has its own forms)."""
-    return authenticate(request, allow_cookie=False)
+    ctx = authenticate(request, allow_cookie=False)
+    request.state.ctx = ctx
+    return ctx
 
 
 def error_body(err: PdzoneError, lang: str, rid: str | None = None) -> dict:

@@ -29,8 +29,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "lang.zh": ("中文", "中文"),
     "lang.en": ("English", "English"),
     "lang.switch": ("语言", "Language"),
-    "footer.time_note": ("页面时间均为北京时间（UTC+8）。", "Times are Beijing time (UTC+8)."),
-    "footer.audited": ("您在本平台的操作均记入操作日志。", "Everything you do here is recorded in the operation log."),
+    "footer.note": ("页面时间均为北京时间（UTC+8）。您在本平台的操作均记入操作日志。",
+                    "Times are Beijing time (UTC+8). Everything you do here is recorded in the operation log."),
     # --- login -------------------------------------------------------------------------
     "login.title": ("登录", "Sign in"),
     "login.intro": ("请使用实名账号登录。系统管理员、安全管理员和审计员须输入动态口令。",

@@ -1,0 +1,3 @@
+from pdzone.cli import main
+
+main()
