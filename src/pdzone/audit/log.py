@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -77,14 +77,24 @@ def integrate(store: Store, suite: CryptoSuite, *, batch: int = 5000) -> int:
                 leaf = merkle.leaf_hash(h, leaf_bytes(event_dict(row, seq)))
                 nodes.extend({"level": lv, "idx": ix, "hash": hh} for lv, ix, hh in cr.append(leaf))
                 seqs.append({"eid": row["id"], "new_seq": seq})
-            s.execute(update(AuditEvent.__table__).where(AuditEvent.__table__.c.id == bindparam("eid"))
-                      .values(seq=bindparam("new_seq")), seqs)
+            _assign_seqs(s, seqs)
             s.execute(AuditNode.__table__.insert(), nodes)
             st.tree_size = cr.size
             st.compact = b"".join(cr.hashes)
             total += len(rows)
         if len(rows) < batch:
             return total
+
+
+def _assign_seqs(session: Session, seqs: list[dict]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement with two arrays instead of an UPDATE per row.
+        session.execute(text("UPDATE audit_events AS e SET seq = v.seq FROM unnest(CAST(:ids AS bigint[]), "
+                             "CAST(:seqs AS bigint[])) AS v(id, seq) WHERE e.id = v.id"),
+                        {"ids": [x["eid"] for x in seqs], "seqs": [x["new_seq"] for x in seqs]})
+        return
+    t = AuditEvent.__table__
+    session.execute(update(t).where(t.c.id == bindparam("eid")).values(seq=bindparam("new_seq")), seqs)
 
 
 # --- checkpoints --------------------------------------------------------------------------

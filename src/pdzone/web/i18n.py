@@ -26,8 +26,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.checkpoints": ("检查点", "Checkpoints"),
     "nav.logout": ("退出登录", "Sign out"),
     "nav.main": ("主导航", "Main navigation"),
-    "lang.zh": ("中文", "中文"),
-    "lang.en": ("English", "English"),
     "lang.switch": ("语言", "Language"),
     "footer.note": ("页面时间均为北京时间（UTC+8）。您在本平台的操作均记入操作日志。",
                     "Times are Beijing time (UTC+8). Everything you do here is recorded in the operation log."),
@@ -57,11 +55,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.denied_recorded": ("本次访问已记入操作日志。如需此权限，请联系安全管理员。",
                               "This attempt has been recorded. Ask your security administrator if you "
                               "need this permission."),
-    "error.invalid_form": ("表单内容无效（缺少字段或内容过长）", "The form is invalid (a field is missing or too long)"),
+    "error.invalid_form": ("表单内容无效（缺少字段或内容过长）",
+                           "The form is invalid (a field is missing or too long)"),
     "error.internal": ("服务器内部错误，已记录。请稍后重试或联系系统管理员。",
                        "Something went wrong on our side; it has been logged. Try again later or contact "
                        "the system administrator."),
-    "error.csrf": ("表单校验失败，请刷新页面后重试", "The form check failed: reload the page and try again"),
+    "error.csrf": ("表单校验失败（CSRF），请刷新页面后重试", "The form check failed (CSRF): reload the page and try "
+                   "again"),
     "error.request_id": ("请求编号", "Request ID"),
     "error.back_home": ("返回首页", "Back to the home page"),
     # --- home --------------------------------------------------------------------------
@@ -73,7 +73,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "home.tasks": ("我的工作", "Your tasks"),
     "home.no_tasks": ("您的角色目前没有需要在控制台处理的事项。", "There is nothing for your roles to do in the "
                       "console yet."),
-    "home.open": ("进入", "Open"),
     "task.directory_manage": ("管理机构与用户账号", "Manage organizations and user accounts"),
     "task.directory_read": ("查阅机构与用户", "View organizations and users"),
     "task.filings": ("待备案人员：{n} 人", "Staff awaiting filing: {n}"),
@@ -86,10 +85,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # --- common ------------------------------------------------------------------------
     "common.none": ("无", "none"),
     "common.any": ("全部", "Any"),
-    "common.yes": ("是", "yes"),
-    "common.no": ("否", "no"),
     "common.empty": ("暂无记录", "Nothing here yet"),
-    "common.error": ("错误", "Error"),
     "status.active": ("正常", "Active"),
     "status.disabled": ("已停用", "Disabled"),
     # --- directory ---------------------------------------------------------------------
@@ -183,7 +179,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.event_action": ("操作", "Action"),
     "col.target": ("对象", "Target"),
     "col.outcome": ("结果", "Outcome"),
-    "col.source_ip": ("来源地址", "Source"),
     "col.review": ("审查", "Review"),
     "outcome.success": ("成功", "success"),
     "outcome.denied": ("拒绝", "denied"),
@@ -240,8 +235,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "field.signature": ("签名（十六进制）", "Signature (hex)"),
     "btn.cosign": ("提交会签", "Submit countersignature"),
     "ok.cosigned": ("会签已记录。", "The countersignature was recorded."),
-    "cp.cosign_error": ("检查点 {id} 的会签未能保存：{msg}", "The countersignature of checkpoint {id} was not "
-                        "saved: {msg}"),
     "cp.witness_title": ("登记见证公钥", "Register your witness key"),
     "cp.witness_hint": ("会签前须登记本人见证公钥（私钥由您自行保管，不上传平台）。",
                         "Register the public half of your witness key before you countersign; the private "
@@ -285,11 +278,16 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
+def both(key: str) -> tuple[str, str]:
+    """(zh, en) of a message, for building a domain error from console text."""
+    return MESSAGES[key]
+
+
 def _pick(pair: tuple[str, str], lang: str) -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
-def t(lang: str, key: str, **kw: object) -> str:
+def t(lang: str, key: str, /, **kw: object) -> str:
     """The message `key` in `lang`, formatted with `kw`. An unknown key shows as itself."""
     pair = MESSAGES.get(key)
     if pair is None:

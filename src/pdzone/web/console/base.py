@@ -89,7 +89,7 @@ def render(request: Request, template: str, *, ctx: Ctx | None = None, status: i
     lang = ctx.lang if ctx else request_lang(request)
     ok_key = f"ok.{ok}" if ok and f"ok.{ok}" in i18n.MESSAGES else None
     html = env.get_template(template).render(
-        lang=lang, _=lambda key, **kw: i18n.t(lang, key, **kw), ctx=ctx,
+        lang=lang, _=lambda key, /, **kw: i18n.t(lang, key, **kw), ctx=ctx,
         principal=ctx.principal if ctx else None, nav=nav_items(ctx.principal) if ctx else [],
         csrf=csrf_token(request, ctx) if ctx else "", page=page or here(request),
         current=request.url.path, ok_message=i18n.t(lang, ok_key) if ok_key else None,
@@ -153,12 +153,20 @@ def post_ctx(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") 
     """Dependency of console forms: the signed-in caller, after checking the form's CSRF token."""
     ctx = page_ctx(request)
     if not hmac.compare_digest(csrf.encode(), csrf_token(request, ctx).encode()):
-        raise Forbidden("表单校验失败（CSRF），请刷新页面后重试", "the form check failed (CSRF): reload the page "
-                        "and try again", code="csrf_failed")
+        raise Forbidden(*i18n.both("error.csrf"), code="csrf_failed")
     return ctx
 
 
 # --- errors --------------------------------------------------------------------------------
+
+def note_refusal(request: Request, err: PdzoneError) -> None:
+    """Record a refusal that `Ctx.require` did not already record (CSRF, separation of duties, not your
+    key...), as the API does: every denied attempt of a signed-in caller is in the operation log."""
+    ctx = getattr(request.state, "console_ctx", None)
+    if err.status == 403 and ctx is not None and not getattr(err, "recorded", False):
+        ctx.record_denial(err, f"{request.method} {request.url.path}")
+        err.recorded = True  # type: ignore[attr-defined]
+
 
 def to_login(request: Request, *, expired: bool) -> RedirectResponse:
     query = {"next": here(request) if request.method == "GET" else "/"}
@@ -193,14 +201,13 @@ class ConsoleRoute(APIRoute):
             except Unauthorized as e:
                 return to_login(request, expired=e.code in ("token_expired", "invalid_token"))
             except PdzoneError as e:
+                note_refusal(request, e)
                 return error_page(request, e)
             except RequestValidationError:
-                return error_page(request, Invalid("表单内容无效（缺少字段或内容过长）",
-                                                   "the form is invalid (a field is missing or too long)",
-                                                   code="invalid_request"))
+                return error_page(request, Invalid(*i18n.both("error.invalid_form"), code="invalid_request"))
             except Exception:
                 log.exception("console error", extra={"request_id": request_id(request)})
-                return error_page(request, PdzoneError("服务器内部错误，已记录", "internal error; it has been "
-                                                       "logged", code="internal_error", status=500))
+                return error_page(request, PdzoneError(*i18n.both("error.internal"), code="internal_error",
+                                                       status=500))
 
         return handler

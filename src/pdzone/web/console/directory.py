@@ -13,7 +13,7 @@ from pdzone.identity import actions as ida
 from pdzone.identity import queries as idq
 from pdzone.identity.actions import FilingStatus, OrgKind
 from pdzone.identity.roles import Perm, Role
-from pdzone.web.console.base import ConsoleRoute, page_ctx, post_ctx, render, see_other
+from pdzone.web.console.base import ConsoleRoute, note_refusal, page_ctx, post_ctx, render, see_other
 from pdzone.web.context import Ctx
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -56,6 +56,7 @@ def create_org(request: Request, name: Short = "", kind: Short = "", uscc: Short
                 gov.find_zone(s, zone)
             ida.do_create_org(s, name=name, kind=kind, uscc=uscc, zone_code=zone or None, actor=ctx.actor)
     except PdzoneError as e:
+        note_refusal(request, e)
         return _directory(request, ctx, status=e.status, org_error=e.message(ctx.lang), org_form=form)
     return see_other("/directory", ok="org_created")
 
@@ -72,6 +73,7 @@ def create_user(request: Request, username: Short = "", real_name: Short = "", i
                                      mobile=mobile, org=ida.find_org(s, org), password=password, actor=ctx.actor,
                                      password_min_length=ctx.rt.settings.password_min_length)
     except PdzoneError as e:
+        note_refusal(request, e)
         return _directory(request, ctx, status=e.status, user_error=e.message(ctx.lang),
                           user_form={"username": username, "real_name": real_name, "org": org})
     if new.warnings:
@@ -120,6 +122,7 @@ def decide_filing(request: Request, username: Short = "", zone: Short = "",
             do = ida.do_file if decision == "file" else ida.do_revoke_filing
             do(s, user, zone, reason=reason, actor=ctx.actor)
     except PdzoneError as e:
+        note_refusal(request, e)
         return _filings(request, ctx, status=e.status, row_error=(f"{username}|{zone}", e.message(ctx.lang)))
     return see_other("/filings", ok="filed" if decision == "file" else "revoked")
 
@@ -137,6 +140,7 @@ def grant_role(request: Request, username: Short = "", role: Short = "", zone: S
             user = ida.find_user(s, username)
             secret = ida.do_grant_role(s, ctx.rt.vault, user, role, zone_code=zone_code, actor=ctx.actor)
     except PdzoneError as e:
+        note_refusal(request, e)
         return _filings(request, ctx, status=e.status, role_error=e.message(ctx.lang),
                         role_form={"username": username, "role": role, "zone": zone})
     if secret:

@@ -18,7 +18,7 @@ from pdzone.errors import NotFound, PdzoneError
 from pdzone.governance import actions as gov
 from pdzone.identity import queries as idq
 from pdzone.identity.roles import Perm
-from pdzone.web.console.base import ConsoleRoute, page_ctx, post_ctx, render, see_other
+from pdzone.web.console.base import ConsoleRoute, note_refusal, page_ctx, post_ctx, render, see_other
 from pdzone.web.context import Ctx
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -71,12 +71,11 @@ def _log(request: Request, ctx: Ctx, f: dict[str, str], *, status: int = 200, ok
         zone_names = {z.code: z.name for z in gov.list_zones(s) if None in zones or z.code in zones}
     for ev in events:
         ev["details_text"] = json.dumps(ev["details"], ensure_ascii=False, indent=1, default=str)
-    query = urlencode({k: v for k, v in f.items() if k != "before"})
-    older = None
-    if len(evs) == PAGE:
-        older = "/log?" + urlencode({**{k: v for k, v in f.items() if k != "before"}, "before": str(evs[-1].id)})
-    page = "/log" + (f"?{query}" if query else "")
-    return render(request, "console/oplog.html", ctx=ctx, status=status, ok=ok, page=page, f=f, back=query, events=events, tree_size=size, zone_names=zone_names,
+    kept = {k: v for k, v in f.items() if k != "before"}
+    query = urlencode(kept)
+    older = "/log?" + urlencode({**kept, "before": str(evs[-1].id)}) if len(evs) == PAGE else None
+    return render(request, "console/oplog.html", ctx=ctx, status=status, ok=ok, page="/log?" + query if query
+                  else "/log", f=f, back=query, events=events, tree_size=size, zone_names=zone_names,
                   scope_all=None in zones, outcomes=OUTCOMES, older=older, verify=verify,
                   can_review=bool(ctx.principal.zones_with(Perm.AUDIT_REVIEW)), review_error=review_error)
 
@@ -94,8 +93,9 @@ def verify_now(request: Request, back: Back = "", ctx: Ctx = Depends(post_ctx)):
 
 
 @router.post("/log/reviews")
-def review_event(request: Request, event_id: Annotated[int, Form(ge=1)], verdict: Annotated[str, Form(max_length=20)] = "",
-                 comment: Annotated[str, Form(max_length=2000)] = "", back: Back = "", ctx: Ctx = Depends(post_ctx)):
+def review_event(request: Request, event_id: Annotated[int, Form(ge=1)],
+                 verdict: Annotated[str, Form(max_length=20)] = "", comment: Annotated[str, Form(max_length=2000)] = "",
+                 back: Back = "", ctx: Ctx = Depends(post_ctx)):
     """Mark an event reviewed with a verdict and a comment (auditors)."""
     zones = ctx.require_any(Perm.AUDIT_REVIEW)
     f = _filters(parse_qsl(back))
@@ -103,6 +103,7 @@ def review_event(request: Request, event_id: Annotated[int, Form(ge=1)], verdict
         with ctx.rt.store.transaction() as s:
             aa.do_review(s, event_id, verdict=verdict, comment=comment, actor=ctx.actor, visible_zones=zones)
     except PdzoneError as e:
+        note_refusal(request, e)
         return _log(request, ctx, f, status=e.status, review_error=(event_id, e.message(ctx.lang)))
     return see_other("/log", **{k: v for k, v in f.items() if k != "before"}, ok="reviewed")
 
@@ -154,14 +155,16 @@ def latest_checkpoint(ctx: Ctx = Depends(page_ctx)):
 
 
 @router.post("/checkpoints/cosign")
-def cosign(request: Request, checkpoint_id: Annotated[int, Form(ge=1)], key_id: Annotated[str, Form(max_length=64)] = "",
-           signature: Annotated[str, Form(max_length=1000)] = "", ctx: Ctx = Depends(post_ctx)):
+def cosign(request: Request, checkpoint_id: Annotated[int, Form(ge=1)],
+           key_id: Annotated[str, Form(max_length=64)] = "", signature: Annotated[str, Form(max_length=1000)] = "",
+           ctx: Ctx = Depends(post_ctx)):
     """A supervisor countersigns (会签) a checkpoint with their registered witness key."""
     ctx.require_any(Perm.CHECKPOINT_COSIGN)
     try:
         with ctx.rt.store.transaction() as s:
             aa.do_cosign(s, checkpoint_id, key_id=key_id.strip(), signature_hex=signature.strip(), actor=ctx.actor)
     except PdzoneError as e:
+        note_refusal(request, e)
         return _checkpoints(request, ctx, status=e.status, cosign_error=(checkpoint_id, e.message(ctx.lang)))
     return see_other("/checkpoints", ok="cosigned")
 
@@ -175,5 +178,6 @@ def register_witness_key(request: Request, public_pem: Annotated[str, Form(max_l
             key = aa.do_register_witness_key(s, public_pem=public_pem, suite=suite, actor=ctx.actor)
             key_id = key.key_id
     except PdzoneError as e:
+        note_refusal(request, e)
         return _checkpoints(request, ctx, status=e.status, key_error=e.message(ctx.lang))
     return _checkpoints(request, ctx, key_id=key_id)
