@@ -28,7 +28,8 @@ def runtime(kind: str, **settings_kw):
             admin = None
         else:
             name = f"pdzone_bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+            admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"),
+                                  isolation_level="AUTOCOMMIT")
             with admin.connect() as c:
                 c.execute(text(f'CREATE DATABASE "{name}"'))
             url = PG_URL.rsplit("/", 1)[0] + "/" + name

@@ -13,9 +13,10 @@ from rich.table import Table
 
 from pdzone.audit import log as alog
 from pdzone.audit import verify as averify
-from pdzone.audit.events import os_actor
+from pdzone.audit.events import Action, os_actor, record
 from pdzone.audit.export import build_bundle
 from pdzone.config import get_settings
+from pdzone.db import Store
 from pdzone.db import upgrade as db_upgrade
 from pdzone.errors import PdzoneError
 from pdzone.governance import actions as gov
@@ -197,30 +198,42 @@ def user_file(username: str, reason: str = typer.Option(...),
 @audit_app.command("verify")
 def audit_verify(checkpoint: Path | None = typer.Option(None, help="A checkpoint held outside the platform"),
                  bundle: Path | None = typer.Option(None, help="Verify an export bundle offline (no database)"),
+                 trust_key: list[str] = typer.Option([], "--trust-key",
+                                                     help="Platform key id the checkpoints must carry (repeatable)"),
                  as_json: bool = typer.Option(False, "--json")):
     """Recompute the log. Exit 0 intact, 1 tampered (naming the first bad seq), 2 could not verify."""
     try:
         outside = averify.load_checkpoint_file(checkpoint) if checkpoint else None
     except (OSError, ValueError, KeyError, PdzoneError) as e:
-        err.print(f"cannot read the checkpoint file: {e}")
+        err.print(f"cannot read the checkpoint file: {e}", markup=False)
         raise typer.Exit(2) from e
+    trusted = set(trust_key) or None
     if bundle:
         try:
             doc = json.loads(bundle.read_text(encoding="utf-8"))
-            res = averify.verify_bundle(doc, outside=outside)
-        except (OSError, ValueError, KeyError, PdzoneError) as e:
-            err.print(f"cannot read the bundle: {e}")
+            res = averify.verify_bundle(doc, outside=outside, trusted_keys=trusted)
+        except (OSError, ValueError, KeyError, TypeError, PdzoneError) as e:
+            err.print(f"cannot read the bundle: {e}", markup=False)
             raise typer.Exit(2) from e
     else:
-        rt = _rt()
-        res = averify.verify_store(rt.store, outside=outside)
+        settings = get_settings()
+        url = settings.resolved_database_url
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            err.print(f"no database at {url}", markup=False)
+            raise typer.Exit(2)
+        rt = Runtime(settings, Store(url))
+        res = averify.verify_store(rt.store, outside=outside, trusted_keys=trusted or rt.trusted_platform_keys())
+        if not trusted and rt.trusted_platform_keys() is None:
+            res.notes.append("no key store on this host: checkpoints were checked against the keys in the "
+                             "database; pin the platform key with --trust-key")
     if as_json:
         _emit(res.as_dict(), True)
     else:
         colour = {0: "green", 1: "red", 2: "yellow"}[res.exit_code]
-        out.print(f"[{colour}]{res.status}[/{colour}]: {res.zh} / {res.en}")
+        out.print(f"[{colour}]{res.status}[/{colour}]: ", end="")
+        out.print(f"{res.zh} / {res.en}", markup=False, highlight=False)
         for n in res.notes:
-            out.print(f"  note: {n}")
+            out.print(f"  note: {n}", markup=False)
     raise typer.Exit(res.exit_code)
 
 
@@ -234,7 +247,7 @@ def audit_integrate(checkpoint: bool = typer.Option(False, "--checkpoint", help=
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(output: Path | None = typer.Option(None, "-o", "--output")):
-    """Print (or save) the latest signed checkpoint, signing one first if events are pending."""
+    """Print (or save) the latest signed checkpoint, signing one first if the log grew since the last."""
     rt = _rt()
     rt.maintain_log(force_checkpoint=True)
     with rt.store.sessions() as s:
@@ -277,6 +290,8 @@ def audit_consistency(first: int = typer.Option(...), second: int = typer.Option
 def audit_export(output: Path = typer.Option(..., "-o", "--output"), zone: str | None = typer.Option(None)):
     """Write a bundle (events, checkpoints, keys) that `pdzone audit verify --bundle` checks offline."""
     rt = _rt()
+    with rt.store.transaction() as s:
+        record(s, actor=os_actor(), action=Action.AUDIT_EXPORT, zone=zone, details={"zone": zone, "via": "cli"})
     rt.maintain_log(force_checkpoint=True)
     with rt.store.sessions() as s:
         doc = build_bundle(s, zone=zone, origin=rt.settings.deployment_name)
@@ -307,7 +322,10 @@ def demo(serve_: bool = typer.Option(True, "--serve/--no-serve", help="Serve aft
 
     rt = _rt()
     db_upgrade(rt.store)
-    accounts = seed(rt)
+    try:
+        accounts = seed(rt)
+    except PdzoneError as e:
+        _fail(e)
     out.print("demo accounts (demo mode only) / 演示账号（仅限演示）:")
     for a in accounts:
         line = f"  {a['username']:<22} password {a['password']}  role {a['role']}@{a['zone'] or '*'}"

@@ -41,9 +41,6 @@ class Settings(BaseSettings):
     checkpoint_every_events: int = Field(default=1000, ge=1)
     checkpoint_every_s: int = Field(default=300, ge=1)
     integrate_every_s: float = Field(default=1.0, gt=0)
-    audit_retention_days: int = Field(default=180, ge=180)
-
-    demo: bool = False
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

@@ -220,3 +220,54 @@ def test_unreachable_database_cannot_verify(tmp_path):
 
     res = verify_store(Store("postgresql://nobody@127.0.0.1:1/none"))
     assert res.exit_code == 2
+
+
+def test_database_admin_cannot_forge_with_their_own_key(logged):
+    """Without the key store, a rewrite re-signed with a key slipped into audit_keys is caught."""
+    from pdzone.audit.models import AuditKey
+    from pdzone.crypto import get_suite
+
+    rt = logged
+    trusted = rt.trusted_platform_keys()
+    assert trusted and verify_store(rt.store, trusted_keys=trusted).exit_code == 0
+    mallory = get_suite("gm").generate_private_key()
+    _tamper(rt, "update audit_events set outcome = 'success', details = '{}' where seq = 2")
+    for sql in ("delete from audit_nodes", "delete from audit_checkpoints", "update audit_events set seq = null",
+                "delete from audit_log_state"):
+        _tamper(rt, sql)
+    alog.integrate(rt.store, rt.log_suite)
+    alog.issue_checkpoint(rt.store, rt.log_suite, mallory, origin="pdzone", force=True)
+    with rt.store.sessions() as s:
+        assert s.get(AuditKey, mallory.public().key_id).role == "platform"
+    res = verify_store(rt.store, trusted_keys=trusted)
+    assert res.exit_code == 1 and "not the platform's" in res.en
+
+
+def test_deleting_the_state_row_does_not_make_the_log_look_empty(logged):
+    _tamper(logged, "delete from audit_log_state")
+    res = verify_store(logged.store)
+    assert res.exit_code == 1
+
+
+def test_forced_checkpoint_is_not_repeated_for_the_same_size(rt):
+    write(rt, 4)
+    assert rt.maintain_log(force_checkpoint=True)[1].tree_size == 4
+    assert rt.maintain_log(force_checkpoint=True)[1] is None
+
+
+def test_altered_countersignature_is_caught(logged):
+    from pdzone.audit.actions import do_cosign, do_register_witness_key
+    from pdzone.crypto import get_suite
+
+    witness = get_suite("gm").generate_private_key()
+    sup = Actor(name="user:sup", user_id=42)
+    with logged.store.sessions() as s:
+        cp = alog.latest_checkpoint(s)
+    with logged.store.transaction() as s:
+        do_register_witness_key(s, public_pem=witness.public().pem.decode(), suite="gm", actor=sup)
+        do_cosign(s, cp.id, key_id=witness.public().key_id, signature_hex=witness.sign(cp.body.encode()).hex(),
+                  actor=sup)
+    logged.maintain_log()
+    assert verify_store(logged.store).exit_code == 0
+    _tamper(logged, f"update audit_cosignatures set checkpoint_id = {cp.id - 1}")
+    assert verify_store(logged.store).exit_code == 1

@@ -64,6 +64,6 @@ def test_consistency_proofs_verify_and_bind(n, data):
     proof = [M.range_hash(h, nodes, a, b) for a, b in M.consistency_ranges(m, n)]
     assert M.verify_consistency(h, m, n, mth(h, leaves[:m]), mth(h, leaves), proof)
     if m < n:
-        rewritten = leaves[:m - 1] + [b"rewritten"] + leaves[m:]
+        rewritten = [*leaves[:m - 1], b"rewritten", *leaves[m:]]
         assert not M.verify_consistency(h, m, n, mth(h, rewritten[:m]), mth(h, leaves), proof)
         assert not M.verify_consistency(h, m, n, mth(h, leaves[:m]), mth(h, rewritten), proof)

@@ -55,7 +55,7 @@ def test_sm2_checkpoint_signature_verifies_with_openssl(tmp_path):
     if openssl is None:
         pytest.fail("openssl is needed to check SM2 interoperability")
     key = get_suite("gm").generate_private_key()
-    body = "pdzone audit checkpoint v1\norigin: pdzone\nsize: 3\n".encode()
+    body = b"pdzone audit checkpoint v1\norigin: pdzone\nsize: 3\n"
     (tmp_path / "pub.pem").write_bytes(key.public().pem)
     (tmp_path / "body").write_bytes(body)
     (tmp_path / "sig").write_bytes(key.sign(body))

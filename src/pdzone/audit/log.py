@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -152,7 +152,8 @@ def issue_checkpoint(store: Store, suite: CryptoSuite, signer: PrivateKey, *, or
         now = utcnow()
         grown = st.tree_size - st.checkpoint_size
         since = (now - st.checkpoint_at).total_seconds() if st.checkpoint_at else every_s
-        due = force or grown >= every_events or (grown > 0 and since >= every_s)
+        first = st.tree_size > 0 and session_has_no_checkpoint(s)
+        due = grown >= every_events or (grown > 0 and since >= every_s) or (force and (grown > 0 or first))
         if not due or (st.tree_size == 0 and not force):
             return None
         h = hasher(suite)
@@ -168,6 +169,10 @@ def issue_checkpoint(store: Store, suite: CryptoSuite, signer: PrivateKey, *, or
         st.checkpoint_at = now
         s.flush()
         return cp
+
+
+def session_has_no_checkpoint(session: Session) -> bool:
+    return session.scalar(select(Checkpoint.id).limit(1)) is None
 
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:
@@ -191,8 +196,12 @@ def fetch_nodes(session: Session, need: set[merkle.Node]) -> dict[merkle.Node, b
     if not need:
         return {}
     t = AuditNode.__table__
-    rows = session.execute(select(t.c.level, t.c.idx, t.c.hash)
-                           .where(tuple_(t.c.level, t.c.idx).in_(sorted(need)))).all()
+    by_level: dict[int, list[int]] = {}
+    for level, idx in need:
+        by_level.setdefault(level, []).append(idx)
+    # One IN list per level: both databases use the primary key for it (row-value IN is a scan on SQLite).
+    cond = or_(*[and_(t.c.level == lv, t.c.idx.in_(sorted(ix))) for lv, ix in by_level.items()])
+    rows = session.execute(select(t.c.level, t.c.idx, t.c.hash).where(cond)).all()
     got = {(r[0], r[1]): bytes(r[2]) for r in rows}
     missing = need - got.keys()
     if missing:

@@ -192,6 +192,17 @@ class CompactRange:
             new.append((level, idx >> level, merged))
         return new
 
+    def push(self, leaf_h: bytes) -> None:
+        """`append` without reporting the new nodes (the verifier's hot path)."""
+        hashes, h = self.hashes, self.h
+        hashes.append(leaf_h)
+        idx = self.size
+        self.size = idx + 1
+        while idx & 1:
+            right = hashes.pop()
+            hashes[-1] = h(b"\x01" + hashes[-1] + right)
+            idx >>= 1
+
     def root(self) -> bytes:
         if not self.hashes:
             return self.h(b"")

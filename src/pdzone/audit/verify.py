@@ -15,12 +15,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 
 from pdzone.audit import merkle
-from pdzone.audit.encoding import event_dict, leaf_bytes
+from pdzone.audit.encoding import leaf_bytes, leaf_bytes_from_row
 from pdzone.audit.log import EVENT_COLUMNS, CheckpointBody, hasher
-from pdzone.audit.models import AuditEvent, AuditKey, AuditLogState, AuditNode, Checkpoint
+from pdzone.audit.models import AuditEvent, AuditKey, AuditLogState, AuditNode, Checkpoint, Cosignature
 from pdzone.crypto import PublicKey, get_suite
 from pdzone.db import Store
 
@@ -91,7 +91,8 @@ def verify_leaves(suite_name: str, leaves: Iterable[tuple[int, bytes, bytes | No
             return _tampered(None, f"{cp.label}: stored size or root differs from the signed text",
                              f"{cp.label}：存储的大小或根哈希与签名内容不一致", pending=pending)
     cps = sorted(checkpoints, key=lambda c: c.tree_size)
-    ci, last_ok = 0, 0
+    ci = 0
+    verified: list[int] = []  # sizes of checkpoints already matched
     cr = merkle.CompactRange(h)
     expected = 0
     checked = 0
@@ -108,18 +109,19 @@ def verify_leaves(suite_name: str, leaves: Iterable[tuple[int, bytes, bytes | No
             return _tampered(seq, f"event seq {seq} no longer matches its leaf hash: the row was altered",
                              f"序号 {seq} 的事件与其叶哈希不符：记录被篡改", tree_size=expected,
                              pending=pending)
-        cr.append(lh)
+        cr.push(lh)
         expected += 1
         while ci < len(cps) and cps[ci].tree_size == expected:
             cp = cps[ci]
             if cr.root() != cp.root:
+                last_ok = max([v for v in verified if v < expected], default=0)
                 return _tampered(last_ok, f"the first {expected} events do not match {cp.label}; "
                                  f"the first bad event lies between seq {last_ok} and {expected - 1}",
                                  f"前 {expected} 条事件与{cp.label}不符；首个被篡改的事件在序号 {last_ok} 到 "
                                  f"{expected - 1} 之间", tree_size=expected, checkpoints_checked=checked,
                                  pending=pending)
             checked += 1
-            last_ok = expected
+            verified.append(expected)
             ci += 1
     if expected < integrated_size:
         return _tampered(expected, f"the log holds {integrated_size} events but only {expected} rows remain "
@@ -155,70 +157,105 @@ def _db_leaves(store: Store, suite_name: str) -> Iterator[tuple[int, bytes, byte
          .where(e.c.seq.is_not(None)).order_by(e.c.seq))
     with store.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=20000).execute(q)
-        for row in result.mappings():
-            lh = merkle.leaf_hash(h, leaf_bytes(event_dict(row)))
-            stored = row["stored"]
-            yield row["seq"], lh, (bytes(stored) if stored is not None else b"")
+        for row in result:  # plain tuples: id, seq, ..., details, stored leaf hash
+            stored = row[15]
+            yield row[1], h(b"\x00" + leaf_bytes_from_row(row)), (bytes(stored) if stored is not None else b"")
 
 
-def verify_store(store: Store, *, outside: CheckpointIn | None = None) -> VerifyResult:
+def _cosignatures_ok(items, keys: dict[str, PublicKey], bodies: dict[int, str]) -> str | None:
+    """The first countersignature that does not verify, described; None when all do."""
+    for cp_id, key_id, sig in items:
+        key, body = keys.get(key_id), bodies.get(cp_id)
+        if key is None or body is None or not key.verify(sig, body.encode()):
+            return f"countersignature by key {key_id} on checkpoint {cp_id}"
+    return None
+
+
+def verify_store(store: Store, *, outside: CheckpointIn | None = None,
+                 trusted_keys: set[str] | None = None) -> VerifyResult:
+    """Verify the log in the database. `trusted_keys`: the platform key ids the checkpoints must be
+    signed with (from the key store); a checkpoint signed by any other key is a forgery."""
     try:
         with store.sessions() as s:
             st = s.get(AuditLogState, 1)
+            integrated = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_not(None)))
+            n_cps = s.scalar(select(func.count()).select_from(Checkpoint))
+            pending = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None)))
             if st is None:
-                return VerifyResult(INTACT, "the log is empty", "日志为空")
+                if integrated or n_cps or (outside is not None and outside.tree_size > 0):
+                    return _tampered(0, "the log's state row is missing while events or checkpoints exist",
+                                     "日志状态记录缺失，但存在事件或检查点")
+                return VerifyResult(INTACT, "the log is empty", "日志为空", pending=pending)
             keys = {k.key_id: k for k in s.scalars(select(AuditKey))}
-            cps = []
+            pubs = {k: PublicKey(v.suite, v.public_pem.encode()) for k, v in keys.items()}
+            cps, bodies = [], {}
             for cp in s.scalars(select(Checkpoint).order_by(Checkpoint.tree_size)):
                 key = keys.get(cp.key_id)
-                if key is None:
-                    return _tampered(None, f"checkpoint {cp.id} names an unknown key",
-                                     f"检查点 {cp.id} 的密钥不存在")
+                if key is None or key.role != "platform" or (trusted_keys is not None
+                                                             and cp.key_id not in trusted_keys):
+                    return _tampered(None, f"checkpoint {cp.id} is signed by key {cp.key_id}, not the platform's",
+                                     f"检查点 {cp.id} 不是由平台密钥签名的（密钥 {cp.key_id}）")
+                bodies[cp.id] = cp.body
                 cps.append(CheckpointIn(cp.tree_size, bytes(cp.root_hash), cp.body, bytes(cp.signature),
-                                        PublicKey(key.suite, key.public_pem.encode()),
-                                        f"checkpoint {cp.id}"))
-            pending = s.query(AuditEvent).filter(AuditEvent.seq.is_(None)).count()
+                                        pubs[cp.key_id], f"checkpoint {cp.id}"))
+            bad = _cosignatures_ok([(c.checkpoint_id, c.key_id, bytes(c.signature))
+                                    for c in s.scalars(select(Cosignature))], pubs, bodies)
+            if bad:
+                return _tampered(None, f"{bad} does not verify", f"会签验证失败：{bad}")
             suite_name, size = st.suite, st.tree_size
     except Exception as e:  # no database, no schema: cannot verify
         return VerifyResult(UNVERIFIABLE, f"cannot read the log: {type(e).__name__}: {e}".splitlines()[0],
                             "无法读取操作日志")
     if outside is not None:
-        if outside.public.suite != suite_name:
-            return VerifyResult(UNVERIFIABLE, "the checkpoint file uses another crypto suite",
-                                "检查点文件使用另一密码套件")
-        if not outside.public.verify(outside.signature, outside.body.encode()):
-            return VerifyResult(UNVERIFIABLE, "the checkpoint file's own signature does not verify",
-                                "检查点文件自身签名验证失败")
-        if outside.tree_size > size:
-            return _tampered(size, f"{outside.label} covers {outside.tree_size} events but the log has {size}",
-                             f"{outside.label}覆盖 {outside.tree_size} 条事件，而日志只有 {size} 条",
-                             tree_size=size, pending=pending)
+        early = _check_outside(outside, suite_name, size)
+        if early is not None:
+            return early
         cps.append(outside)
     return verify_leaves(suite_name, _db_leaves(store, suite_name), integrated_size=size, checkpoints=cps,
                          pending=pending)
 
 
-def verify_bundle(doc: dict, *, outside: CheckpointIn | None = None) -> VerifyResult:
-    """Verify an export bundle offline: events (or foreign leaf hashes), checkpoints and keys."""
+def _check_outside(outside: CheckpointIn, suite_name: str, size: int) -> VerifyResult | None:
+    if outside.public.suite != suite_name:
+        return VerifyResult(UNVERIFIABLE, "the checkpoint file uses another crypto suite",
+                            "检查点文件使用另一密码套件")
+    if not outside.public.verify(outside.signature, outside.body.encode()):
+        return VerifyResult(UNVERIFIABLE, "the checkpoint file's own signature does not verify",
+                            "检查点文件自身签名验证失败")
+    if outside.tree_size > size:
+        return _tampered(size, f"{outside.label} covers {outside.tree_size} events but the log has {size}: "
+                         "events were removed",
+                         f"{outside.label}覆盖 {outside.tree_size} 条事件，而日志只有 {size} 条：事件被删除",
+                         tree_size=size)
+    return None
+
+
+def verify_bundle(doc: dict, *, outside: CheckpointIn | None = None,
+                  trusted_keys: set[str] | None = None) -> VerifyResult:
+    """Verify an export bundle offline: events (or foreign leaf hashes), checkpoints, countersignatures."""
     if doc.get("format") != "pdzone-audit-bundle-v1":
         return VerifyResult(UNVERIFIABLE, "not a pdzone audit bundle", "不是 pdzone 审计导出包")
     suite_name = doc["suite"]
     h = hasher(get_suite(suite_name))
     keys = {k["key_id"]: PublicKey(k["suite"], k["public_pem"].encode()) for k in doc["keys"]}
-    cps = []
+    roles = {k["key_id"]: k.get("role") for k in doc["keys"]}
+    cps, bodies = [], {}
     for c in doc["checkpoints"]:
-        if c["key_id"] not in keys:
-            return _tampered(None, f"checkpoint {c['id']} names a key not in the bundle",
-                             f"检查点 {c['id']} 的密钥不在导出包中")
-        cp = checkpoint_from_doc({**c, "public_key": keys[c["key_id"]].pem.decode()}, label=f"checkpoint {c['id']}")
-        cps.append(cp)
+        if c["key_id"] not in keys or roles.get(c["key_id"]) != "platform" or (
+                trusted_keys is not None and c["key_id"] not in trusted_keys):
+            return _tampered(None, f"checkpoint {c['id']} is not signed by a trusted platform key",
+                             f"检查点 {c['id']} 不是由受信任的平台密钥签名的")
+        cps.append(checkpoint_from_doc({**c, "public_key": keys[c["key_id"]].pem.decode()},
+                                       label=f"checkpoint {c['id']}"))
+        bodies[c["id"]] = c["body"]
+    bad = _cosignatures_ok([(c["checkpoint_id"], c["key_id"], bytes.fromhex(c["signature"]))
+                            for c in doc.get("cosignatures", [])], keys, bodies)
+    if bad:
+        return _tampered(None, f"{bad} does not verify", f"会签验证失败：{bad}")
     if outside is not None:
-        if not outside.public.verify(outside.signature, outside.body.encode()):
-            return VerifyResult(UNVERIFIABLE, "the checkpoint file's own signature does not verify",
-                                "检查点文件自身签名验证失败")
-        if outside.tree_size > doc["tree_size"]:
-            return _tampered(doc["tree_size"], f"{outside.label} covers more events than the bundle holds",
-                             f"{outside.label}覆盖的事件多于导出包")
+        early = _check_outside(outside, suite_name, doc["tree_size"])
+        if early is not None:
+            return early
         cps.append(outside)
 
     def leaves():

@@ -36,6 +36,10 @@ class KeyStore(ABC):
     @abstractmethod
     def signing_key(self, name: str, suite: str) -> PrivateKey: ...
 
+    @abstractmethod
+    def existing_signing_key(self, name: str, suite: str) -> PrivateKey | None:
+        """The key if it exists; never creates one (a verifier must not mint a new platform key)."""
+
 
 def _write_private(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -105,6 +109,12 @@ class LocalKeyStore(KeyStore):
     def signing_key(self, name: str, suite: str) -> PrivateKey:
         pem = self._get(f"signing:{suite}:{name}", lambda: get_suite(suite).generate_private_key().pem)
         return PrivateKey(suite, pem)
+
+    def existing_signing_key(self, name: str, suite: str) -> PrivateKey | None:
+        entry = f"signing:{suite}:{name}"
+        if entry not in self._cache and (not self.path.exists() or entry not in self._load()["entries"]):
+            return None
+        return self.signing_key(name, suite)
 
 
 def _passphrase(settings: Settings) -> bytes:

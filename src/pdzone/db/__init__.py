@@ -68,6 +68,8 @@ def make_engine(url: str, **kw) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if not Path(path).exists():  # the store holds personal data: owner-only, like the key store
+                Path(path).touch(mode=0o600)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kw)
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy, not pysqlite, decide when a transaction begins (BEGIN IMMEDIATE for writes

@@ -179,6 +179,8 @@ def do_grant_role(session: Session, vault: Vault, user: User, role: str, *, zone
     Separation of duties (三权分立): one account holds at most one of the three admin roles.
     """
     r = check_role(role)
+    if actor.user_id is not None and actor.user_id == user.id:
+        raise Forbidden("不能给自己授予角色", "you cannot grant a role to yourself", code="self_grant")
     held = roles_of(session, user.id)
     if r in ADMIN_ROLES:
         clash = {h for h, _ in held if h in ADMIN_ROLES and h != r}

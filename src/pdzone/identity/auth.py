@@ -158,6 +158,9 @@ def do_issue_api_token(session: Session, vault: Vault, settings: Settings, princ
     if principal.token_kind != "session":
         raise Forbidden("只能在登录会话中签发令牌", "tokens are issued from a login session, not a token",
                         code="token_from_token")
+    if zone_code is not None and not any(z is None or z == zone_code for _, z in principal.roles):
+        raise Forbidden("令牌只能限定在本人有角色的专区", "a token can be limited only to a zone you hold a role in",
+                        code="scope_exceeds_user")
     beyond = [s for s in scopes if not principal.zones_with(Perm(s))]
     if beyond:
         raise Forbidden("令牌权限不能超出本人权限", f"scopes beyond your own permissions: {beyond}",

@@ -40,7 +40,7 @@ def list_filings(session: Session, zones: set[str | None], *, status: str | None
         q = q.where(Filing.zone_code.in_([z for z in zones if z]))
     if status:
         q = q.where(Filing.status == status)
-    return list(session.execute(q.order_by(Filing.id)).tuples())
+    return [tuple(r) for r in session.execute(q.order_by(Filing.id))]
 
 
 def filing_json(f: Filing, u: User) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from importlib.metadata import version as _dist_version
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -13,12 +14,12 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pdzone import __version__
 from pdzone.errors import PdzoneError
 from pdzone.web.context import error_body, request_id, request_lang
 from pdzone.web.runtime import Runtime
 
 log = logging.getLogger("pdzone.web")
+__version__ = _dist_version("pdzone")
 STATIC = Path(__file__).parent / "static"
 
 
@@ -37,7 +38,7 @@ def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True) -> 
                     await task
 
     app = FastAPI(title="pdzone", version=__version__, lifespan=lifespan, openapi_url="/openapi.json",
-                  docs_url="/api/docs", redoc_url=None,
+                  docs_url=None, redoc_url=None,
                   description="Public data zone platform (公共数据专区). Errors are JSON "
                               "{code, message}; codes are listed in docs/errors.md.")
     app.state.runtime = runtime

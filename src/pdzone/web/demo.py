@@ -14,6 +14,8 @@ from sqlalchemy import select
 from stdnum.cn import ric, uscc
 
 from pdzone.audit.events import Action, os_actor, record
+from pdzone.audit.models import AuditEvent
+from pdzone.errors import Conflict
 from pdzone.governance import actions as gov
 from pdzone.identity import actions as ida
 from pdzone.identity.models import User
@@ -90,11 +92,15 @@ def seed(rt: Runtime) -> list[dict]:
     actor = os_actor()
     with rt.store.transaction() as s:
         if s.scalar(select(User.id).limit(1)) is not None:
+            if s.scalar(select(AuditEvent.id).where(AuditEvent.action == Action.SYSTEM_DEMO_SEED.value)) is None:
+                raise Conflict("该数据库已有非演示数据，不能作为演示库使用",
+                               "this database holds non-demo data: use a fresh data dir for the demo",
+                               code="not_a_demo_store")
             return accounts()
         fake = Faker("zh_CN")
         fake.seed_instance(20261127)
         orgs = {}
-        for name, kind, zone in ORGS:
+        for name, kind, _zone in ORGS:
             if kind in ("city_authority", "supervisor"):
                 orgs[name] = ida.do_create_org(s, name=name, kind=kind, uscc=make_uscc(fake), actor=actor)
         for code, name, type_, sup in ZONES:

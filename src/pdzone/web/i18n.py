@@ -63,6 +63,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.csrf": ("表单校验失败（CSRF），请刷新页面后重试", "The form check failed (CSRF): reload the page and try "
                    "again"),
     "error.request_id": ("请求编号", "Request ID"),
+    "error.code": ("错误代码", "Error code"),
     "error.back_home": ("返回首页", "Back to the home page"),
     # --- home --------------------------------------------------------------------------
     "home.title": ("工作台", "Workbench"),
@@ -244,7 +245,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "suite.gm": ("国密（SM2/SM3）", "GM (SM2/SM3)"),
     "suite.intl": ("国际（Ed25519/SHA-256）", "International (Ed25519/SHA-256)"),
     "btn.register": ("登记", "Register"),
-    "ok.key_registered": ("见证公钥已登记，密钥编号：{key_id}", "Witness key registered; key ID: {key_id}"),
+    "cp.key_registered": ("见证公钥已登记，密钥编号：{key_id}", "Witness key registered; key ID: {key_id}"),
     "cp.proof_title": ("下载包含证明", "Download an inclusion proof"),
     "cp.proof_hint": ("证明某一事件包含在当前日志树中（RFC 9162）。", "Proves that one event is in the current log "
                       "tree (RFC 9162)."),

@@ -43,6 +43,16 @@ class Runtime:
         suite = suite or self.log_suite
         return self.keystore.signing_key("platform", suite.name)
 
+    def trusted_platform_keys(self) -> set[str] | None:
+        """Key ids of this host's platform signing keys, or None when this host holds no key store."""
+        from pdzone.crypto.keystore import STORE_FILE
+
+        if not (self.settings.data_dir / STORE_FILE).exists():
+            return None
+        found = {k.public().key_id for k in (self.keystore.existing_signing_key("platform", name)
+                                             for name in ("gm", "intl")) if k is not None}
+        return found or None
+
     def maintain_log(self, *, force_checkpoint: bool = False):
         """Integrate committed events and sign a checkpoint when one is due."""
         suite = self.log_suite

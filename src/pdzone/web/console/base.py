@@ -87,12 +87,13 @@ def render(request: Request, template: str, *, ctx: Ctx | None = None, status: i
     `ok` names a success message (`ok.<name>`), shown only if it exists.
     """
     lang = ctx.lang if ctx else request_lang(request)
+    page = page or here(request)
     ok_key = f"ok.{ok}" if ok and f"ok.{ok}" in i18n.MESSAGES else None
     html = env.get_template(template).render(
         lang=lang, _=lambda key, /, **kw: i18n.t(lang, key, **kw), ctx=ctx,
         principal=ctx.principal if ctx else None, nav=nav_items(ctx.principal) if ctx else [],
-        csrf=csrf_token(request, ctx) if ctx else "", page=page or here(request),
-        current=request.url.path, ok_message=i18n.t(lang, ok_key) if ok_key else None,
+        csrf=csrf_token(request, ctx) if ctx else "", page=page,
+        current=page.split("?", 1)[0], ok_message=i18n.t(lang, ok_key) if ok_key else None,
         request_id=request_id(request), **values)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 

@@ -1,7 +1,7 @@
 """foundation: identity, zones, operation log
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27
 """
 
