@@ -215,18 +215,27 @@ TOKEN_CACHE = _TokenCache()
 _EXPIRED = ("登录已过期，请重新登录", "the session or token has expired: sign in again")
 
 
-def resolve_token(store: Store, vault: Vault, settings: Settings, token: str) -> Principal:
-    """The principal behind a bearer token or session cookie, or Unauthorized."""
+def cached_principal(vault: Vault, settings: Settings, token: str) -> Principal | None:
+    """The principal from this process's cache, without touching the database; None on a miss."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise Unauthorized("缺少或无效的访问令牌", "missing or malformed token", code="invalid_token")
-    key = vault.token_hash(token)
-    now = utcnow()
-    hit = TOKEN_CACHE.get(key, settings.token_cache_ttl_s)
+    hit = TOKEN_CACHE.get(vault.token_hash(token), settings.token_cache_ttl_s)
     if hit is not None:
         p, last_used = hit
+        now = utcnow()
         if p.expires_at > now and (p.token_kind != "session" or
                                    (now - last_used).total_seconds() < settings.session_idle_timeout_s):
             return p
+    return None
+
+
+def resolve_token(store: Store, vault: Vault, settings: Settings, token: str) -> Principal:
+    """The principal behind a bearer token or session cookie, or Unauthorized."""
+    p = cached_principal(vault, settings, token)
+    if p is not None:
+        return p
+    key = vault.token_hash(token)
+    now = utcnow()
     t, u, o = AccessToken.__table__.c, User.__table__.c, Organization.__table__.c
     with store.engine.connect() as conn:
         row = conn.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from importlib.metadata import version as _dist_version
 from pathlib import Path
 
@@ -43,17 +44,7 @@ def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True) -> 
                               "{code, message}; codes are listed in docs/errors.md.")
     app.state.runtime = runtime
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        rid = request_id(request)
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(PdzoneError)
     async def domain_error(request: Request, exc: PdzoneError):
@@ -98,6 +89,40 @@ def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True) -> 
     app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"),
+]
+
+
+class SecurityHeaders:
+    """Request id and security headers on every response (plain ASGI: no per-request task overhead)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rid = None
+        for k, v in scope["headers"]:
+            if k == b"x-request-id":
+                rid = v.decode("latin-1")[:64]
+                break
+        rid = rid or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode()), *_HEADERS]
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
 
 
 async def _maintain_loop(runtime: Runtime) -> None:

@@ -6,11 +6,12 @@ import uuid
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from pdzone.audit.events import Actor
 from pdzone.errors import Forbidden, PdzoneError, Unauthorized
 from pdzone.identity.actions import record_denied
-from pdzone.identity.auth import Principal, resolve_token
+from pdzone.identity.auth import Principal, cached_principal, resolve_token
 from pdzone.identity.roles import Perm
 from pdzone.web.runtime import Runtime
 
@@ -90,9 +91,19 @@ def authenticate(request: Request, *, allow_cookie: bool) -> Ctx:
     return Ctx(rt, p, client_ip(request), request_id(request), request_lang(request))
 
 
-def api_ctx(request: Request) -> Ctx:
-    """FastAPI dependency for /api/v1 routes: bearer token only (the console has its own forms)."""
-    ctx = authenticate(request, allow_cookie=False)
+async def api_ctx(request: Request) -> Ctx:
+    """FastAPI dependency for /api/v1 routes: bearer token only (the console has its own forms).
+
+    Async so that a cached token costs no thread hop; a cache miss reads the database in a thread.
+    """
+    rt: Runtime = request.app.state.runtime
+    token = bearer(request)
+    if not token:
+        raise Unauthorized("请先登录", "sign in first", code="not_authenticated")
+    p = cached_principal(rt.vault, rt.settings, token)
+    if p is None:
+        p = await run_in_threadpool(resolve_token, rt.store, rt.vault, rt.settings, token)
+    ctx = Ctx(rt, p, client_ip(request), request_id(request), request_lang(request))
     request.state.ctx = ctx
     return ctx
 

@@ -51,7 +51,7 @@ def logout(ctx: Ctx = Depends(api_ctx)):
 
 
 @router.get("/me")
-def me(ctx: Ctx = Depends(api_ctx)):
+async def me(ctx: Ctx = Depends(api_ctx)):
     p = ctx.principal
     return {"user_id": p.user_id, "username": p.username, "real_name": p.real_name, "org_id": p.org_id,
             "org_name": p.org_name, "token_kind": p.token_kind,
