@@ -1,7 +1,8 @@
 """The leaf bytes of an event: a versioned canonical encoding (docs/audit-log.md).
 
 Version 1 is the ASCII line ``pdzone.audit.v1`` and a newline, then a JSON object with the
-keys below, sorted, no whitespace, UTF-8 (not \\u-escaped). `time` is UTC with microseconds;
+keys below, sorted, no whitespace, ASCII (non-ASCII characters as \\uXXXX escapes,
+as Python's json.dumps and most JSON libraries write by default). `time` is UTC with microseconds;
 `details` is the stored canonical JSON text as a string, so no re-serialisation can change it.
 `seq` is inside the leaf: moving an event's content to another position changes its hash.
 """
@@ -24,9 +25,9 @@ _ZERO = dt.timedelta(0)
 def fmt_time(t: dt.datetime) -> str:
     """UTC, always with microseconds: 2026-11-27T08:00:00.000000Z."""
     off = t.utcoffset()
-    if off is None:
-        t = t.replace(tzinfo=dt.UTC)
-    elif off != _ZERO:
+    if off is None:  # naive values are UTC (SQLite stores them so)
+        return t.isoformat(timespec="microseconds") + "Z"
+    if off != _ZERO:
         t = t.astimezone(dt.UTC)
     return t.isoformat(timespec="microseconds")[:26] + "Z"
 
@@ -41,7 +42,7 @@ def event_dict(row: Mapping[str, Any] | Any, seq: int | None = None) -> dict[str
     return d
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def leaf_bytes_from_row(r: tuple) -> bytes:

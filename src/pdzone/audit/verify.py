@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import DateTime, and_, func, select, type_coerce
 
 from pdzone.audit import merkle
 from pdzone.audit.encoding import leaf_bytes, leaf_bytes_from_row
@@ -37,6 +37,7 @@ class VerifyResult:
     checkpoints_checked: int = 0
     pending: int = 0
     notes: list[str] = field(default_factory=list)
+    exact: bool = True  # False when first_bad_seq is only the start of a range
 
     @property
     def status(self) -> str:
@@ -78,7 +79,8 @@ def _tampered(seq: int | None, en: str, zh: str, **kw) -> VerifyResult:
 
 
 def verify_leaves(suite_name: str, leaves: Iterable[tuple[int, bytes, bytes | None]], *, integrated_size: int,
-                  checkpoints: list[CheckpointIn], pending: int = 0) -> VerifyResult:
+                  checkpoints: list[CheckpointIn], pending: int = 0,
+                  stored_root: bytes | None = None) -> VerifyResult:
     """Core check over (seq, recomputed leaf hash, stored leaf hash or None), ordered by seq."""
     suite = get_suite(suite_name)
     h = hasher(suite)
@@ -119,7 +121,7 @@ def verify_leaves(suite_name: str, leaves: Iterable[tuple[int, bytes, bytes | No
                                  f"the first bad event lies between seq {last_ok} and {expected - 1}",
                                  f"前 {expected} 条事件与{cp.label}不符；首个被篡改的事件在序号 {last_ok} 到 "
                                  f"{expected - 1} 之间", tree_size=expected, checkpoints_checked=checked,
-                                 pending=pending)
+                                 pending=pending, exact=False)
             checked += 1
             verified.append(expected)
             ci += 1
@@ -138,6 +140,12 @@ def verify_leaves(suite_name: str, leaves: Iterable[tuple[int, bytes, bytes | No
                          "events were removed",
                          f"{cp.label}覆盖 {cp.tree_size} 条事件，而日志只有 {expected} 条：事件被删除",
                          tree_size=expected, checkpoints_checked=checked, pending=pending)
+    if stored_root is not None and expected and cr.root() != stored_root:
+        last_ok = max(verified, default=0)
+        return _tampered(last_ok, "the events no longer match the log's stored tree head; the first bad "
+                         f"event lies between seq {last_ok} and {expected - 1}",
+                         f"事件与日志存储的树根不符；首个被篡改的事件在序号 {last_ok} 到 {expected - 1} 之间",
+                         tree_size=expected, checkpoints_checked=checked, pending=pending, exact=False)
     notes = []
     if cps and cps[-1].tree_size < expected:
         notes.append(f"{expected - cps[-1].tree_size} newest events are not yet covered by a checkpoint")
@@ -148,16 +156,23 @@ def verify_leaves(suite_name: str, leaves: Iterable[tuple[int, bytes, bytes | No
                         checkpoints_checked=checked, pending=pending, notes=notes)
 
 
-def _db_leaves(store: Store, suite_name: str) -> Iterator[tuple[int, bytes, bytes | None]]:
+def _db_leaves(store: Store, suite_name: str, *, with_stored: bool) -> Iterator[tuple[int, bytes, bytes | None]]:
+    """(seq, recomputed leaf hash, stored leaf hash or None) in seq order, streamed as plain tuples."""
     h = hasher(get_suite(suite_name))
     n = AuditNode.__table__
     e = AuditEvent.__table__
-    q = (select(*EVENT_COLUMNS, n.c.hash.label("stored"))
-         .select_from(e.outerjoin(n, and_(n.c.level == 0, n.c.idx == e.c.seq)))
-         .where(e.c.seq.is_not(None)).order_by(e.c.seq))
+    # The plain DateTime type: the column's UTC decorator would cost a Python call per row.
+    cols = [type_coerce(c, DateTime(timezone=True)) if c.key == "occurred_at" else c for c in EVENT_COLUMNS]
+    q = select(*cols).where(e.c.seq.is_not(None)).order_by(e.c.seq)
+    if with_stored:
+        q = q.add_columns(n.c.hash).select_from(e.outerjoin(n, and_(n.c.level == 0, n.c.idx == e.c.seq)))
     with store.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=20000).execute(q)
-        for row in result:  # plain tuples: id, seq, ..., details, stored leaf hash
+        if not with_stored:
+            for row in result:
+                yield row[1], h(b"\x00" + leaf_bytes_from_row(row)), None
+            return
+        for row in result:  # id, seq, ..., details, stored leaf hash
             stored = row[15]
             yield row[1], h(b"\x00" + leaf_bytes_from_row(row)), (bytes(stored) if stored is not None else b"")
 
@@ -203,6 +218,11 @@ def verify_store(store: Store, *, outside: CheckpointIn | None = None,
             if bad:
                 return _tampered(None, f"{bad} does not verify", f"会签验证失败：{bad}")
             suite_name, size = st.suite, st.tree_size
+            h = hasher(get_suite(suite_name))
+            width = len(h(b""))
+            compact = bytes(st.compact)
+            stored_root = merkle.fold(h, [compact[i:i + width] for i in range(0, len(compact), width)]) \
+                if compact else None
     except Exception as e:  # no database, no schema: cannot verify
         return VerifyResult(UNVERIFIABLE, f"cannot read the log: {type(e).__name__}: {e}".splitlines()[0],
                             "无法读取操作日志")
@@ -211,8 +231,16 @@ def verify_store(store: Store, *, outside: CheckpointIn | None = None,
         if early is not None:
             return early
         cps.append(outside)
-    return verify_leaves(suite_name, _db_leaves(store, suite_name), integrated_size=size, checkpoints=cps,
-                         pending=pending)
+    # First pass: recompute everything against the signed checkpoints and the stored tree head, without
+    # reading the stored leaf hashes. Only when that finds a mismatch, a second pass compares each
+    # event with its stored leaf hash to name the first altered one.
+    first = verify_leaves(suite_name, _db_leaves(store, suite_name, with_stored=False), integrated_size=size,
+                          checkpoints=cps, pending=pending, stored_root=stored_root)
+    if first.exit_code != TAMPERED or first.exact:
+        return first
+    second = verify_leaves(suite_name, _db_leaves(store, suite_name, with_stored=True), integrated_size=size,
+                           checkpoints=cps, pending=pending, stored_root=stored_root)
+    return second if second.exit_code == TAMPERED else first
 
 
 def _check_outside(outside: CheckpointIn, suite_name: str, size: int) -> VerifyResult | None:

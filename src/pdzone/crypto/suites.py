@@ -111,9 +111,11 @@ class CryptoSuite(ABC):
 
 def _sm3_factory() -> Callable[[bytes], object]:
     try:
-        hashlib.new("sm3", b"")
-        return lambda data=b"": hashlib.new("sm3", data)
-    except ValueError:  # Python's OpenSSL without SM3: use cryptography's
+        from _hashlib import new as openssl_new  # hashlib.new without its Python wrapper: the log's hot path
+
+        openssl_new("sm3", b"")
+        return lambda data=b"": openssl_new("sm3", data)
+    except (ImportError, ValueError):  # Python's OpenSSL without SM3: use cryptography's
         class _H:
             def __init__(self, data: bytes = b"") -> None:
                 self._h = hashes.Hash(hashes.SM3())
