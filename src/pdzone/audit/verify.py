@@ -193,10 +193,10 @@ def verify_store(store: Store, *, outside: CheckpointIn | None = None,
     try:
         with store.sessions() as s:
             st = s.get(AuditLogState, 1)
-            integrated = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_not(None)))
-            n_cps = s.scalar(select(func.count()).select_from(Checkpoint))
             pending = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None)))
             if st is None:
+                integrated = s.scalar(select(AuditEvent.id).where(AuditEvent.seq.is_not(None)).limit(1))
+                n_cps = s.scalar(select(Checkpoint.id).limit(1))
                 if integrated or n_cps or (outside is not None and outside.tree_size > 0):
                     return _tampered(0, "the log's state row is missing while events or checkpoints exist",
                                      "日志状态记录缺失，但存在事件或检查点")
