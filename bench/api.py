@@ -93,7 +93,8 @@ def over_http(data_dir: Path, db_url: str, token: str):
             except OSError:
                 time.sleep(0.1)
         wrk = shutil.which("wrk")
-        print(f"{'HTTP, 1 worker, 16 conns':<28}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}   load: {'wrk' if wrk else 'asyncio'}")
+        load = "wrk" if wrk else "asyncio"
+        print(f"{'HTTP, 1 worker, 16 conns':<28}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}   load: {load}")
         for path in PATHS:
             url = f"http://127.0.0.1:{port}{path}"
             if wrk:

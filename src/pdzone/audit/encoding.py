@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from json.encoder import encode_basestring_ascii as _quote
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 PREFIX_V1 = b"pdzone.audit.v1\n"
