@@ -153,3 +153,13 @@ def test_security_admin_files_staff_and_system_admin_cannot(client):
 def test_user_listing_masks_identifiers(client):
     users = client.get("/api/v1/users", headers=token(client, "secadmin")).json()
     assert users and all("********" in u["id_number"] and "****" in u["mobile"] for u in users)
+
+
+def test_ids_beyond_bigint_are_refused_as_input(client):
+    a = token(client, "auditor")
+    huge = 2**63
+    for r in (client.get(f"/api/v1/audit/events/{huge}/proof", headers=a),
+              client.post(f"/api/v1/audit/events/{huge}/reviews", json={"verdict": "ok", "comment": "x"}, headers=a),
+              client.get(f"/api/v1/audit/events?before_id={huge}", headers=a),
+              client.delete(f"/api/v1/auth/api-tokens/{huge}", headers=a)):
+        assert r.status_code == 422 and r.json()["code"] == "invalid_request"

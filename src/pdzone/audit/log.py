@@ -180,6 +180,14 @@ def latest_checkpoint(session: Session) -> Checkpoint | None:
                            .limit(1)).first()
 
 
+def latest_checkpoint_document(session: Session) -> dict:
+    """The latest checkpoint's portable document, or NotFound when none is signed yet."""
+    cp = latest_checkpoint(session)
+    if cp is None:
+        raise NotFound("尚无检查点", "no checkpoint yet", code="checkpoint_not_found")
+    return checkpoint_document(session, cp)
+
+
 def checkpoint_document(session: Session, cp: Checkpoint) -> dict:
     """The portable form of a checkpoint: what a supervisor keeps outside the platform."""
     key = session.get(AuditKey, cp.key_id)

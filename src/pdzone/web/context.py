@@ -15,6 +15,9 @@ from pdzone.identity.auth import Principal, cached_principal, resolve_token
 from pdzone.identity.roles import Perm
 from pdzone.web.runtime import Runtime
 
+# Largest id or position the databases hold (BIGINT); larger numbers are refused as input, not sent to SQL.
+I64 = 2**63 - 1
+
 SESSION_COOKIE = "pdz_session"
 LANG_COOKIE = "pdz_lang"
 
@@ -67,6 +70,13 @@ class Ctx:
         """Record a refusal an action raised (separation of duties, not your key, ...)."""
         with self.rt.store.transaction() as s:
             record_denied(s, actor=self.actor, action=action, reason=err.code)
+
+    def log_reader_zones(self) -> set[str | None]:
+        """Zones whose operation log the caller may read: auditors, and supervisors (who countersign)."""
+        zones = self.principal.zones_with(Perm.AUDIT_READ) | self.principal.zones_with(Perm.CHECKPOINT_COSIGN)
+        if not zones:
+            self.require(Perm.AUDIT_READ)
+        return zones
 
     def require_any(self, perm: Perm) -> set[str | None]:
         zones = self.principal.zones_with(perm)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from pdzone.audit import actions as aa
@@ -12,13 +14,13 @@ from pdzone.audit.events import Action, record
 from pdzone.audit.export import build_bundle
 from pdzone.errors import Forbidden, NotFound
 from pdzone.identity.roles import Perm
-from pdzone.web.context import Ctx, api_ctx
+from pdzone.web.context import I64, Ctx, api_ctx
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
 @router.get("/events")
-def events(limit: int = Query(100, ge=1, le=1000), before_id: int | None = Query(None, ge=1),
+def events(limit: int = Query(100, ge=1, le=1000), before_id: int | None = Query(None, ge=1, le=I64),
            action: str | None = Query(None, max_length=100), outcome: str | None = Query(None, max_length=10),
            actor: str | None = Query(None, max_length=200), zone: str | None = Query(None, max_length=64),
            unreviewed: bool = False, ctx: Ctx = Depends(api_ctx)):
@@ -37,7 +39,7 @@ class ReviewIn(BaseModel):
 
 
 @router.post("/events/{event_id}/reviews", status_code=201)
-def review(event_id: int, body: ReviewIn, ctx: Ctx = Depends(api_ctx)):
+def review(event_id: Annotated[int, Path(ge=1, le=I64)], body: ReviewIn, ctx: Ctx = Depends(api_ctx)):
     zones = ctx.require_any(Perm.AUDIT_REVIEW)
     with ctx.rt.store.transaction() as s:
         rv = aa.do_review(s, event_id, verdict=body.verdict, comment=body.comment, actor=ctx.actor,
@@ -45,27 +47,17 @@ def review(event_id: int, body: ReviewIn, ctx: Ctx = Depends(api_ctx)):
         return {"id": rv.id, "event_id": rv.event_id, "verdict": rv.verdict, "comment": rv.comment}
 
 
-def _reader(ctx: Ctx) -> set[str | None]:
-    zones = ctx.principal.zones_with(Perm.AUDIT_READ) | ctx.principal.zones_with(Perm.CHECKPOINT_COSIGN)
-    if not zones:
-        ctx.require(Perm.AUDIT_READ)
-    return zones
-
-
 @router.get("/checkpoint")
 def latest_checkpoint(ctx: Ctx = Depends(api_ctx)):
     """The latest signed checkpoint, in the form to keep outside the platform."""
-    _reader(ctx)
+    ctx.log_reader_zones()
     with ctx.rt.store.sessions() as s:
-        cp = alog.latest_checkpoint(s)
-        if cp is None:
-            raise NotFound("尚无检查点", "no checkpoint yet", code="checkpoint_not_found")
-        return alog.checkpoint_document(s, cp)
+        return alog.latest_checkpoint_document(s)
 
 
 @router.get("/checkpoints")
 def checkpoints(limit: int = Query(50, ge=1, le=500), ctx: Ctx = Depends(api_ctx)):
-    _reader(ctx)
+    ctx.log_reader_zones()
     with ctx.rt.store.sessions() as s:
         return [{**alog.checkpoint_document(s, c),
                  "cosignatures": [{"key_id": x.key_id, "user_id": x.user_id, "signature": x.signature.hex(),
@@ -76,7 +68,7 @@ def checkpoints(limit: int = Query(50, ge=1, le=500), ctx: Ctx = Depends(api_ctx
 @router.post("/checkpoints", status_code=201)
 def issue_checkpoint(ctx: Ctx = Depends(api_ctx)):
     """Integrate pending events and sign a checkpoint now (on demand)."""
-    _reader(ctx)
+    ctx.log_reader_zones()
     _, cp = ctx.rt.maintain_log(force_checkpoint=True)
     with ctx.rt.store.sessions() as s:
         cp = cp or alog.latest_checkpoint(s)
@@ -104,7 +96,7 @@ class CosignIn(BaseModel):
 
 
 @router.post("/checkpoints/{checkpoint_id}/cosignatures", status_code=201)
-def cosign(checkpoint_id: int, body: CosignIn, ctx: Ctx = Depends(api_ctx)):
+def cosign(checkpoint_id: Annotated[int, Path(ge=1, le=I64)], body: CosignIn, ctx: Ctx = Depends(api_ctx)):
     """A supervisor countersigns (witnesses) a checkpoint with their own key."""
     ctx.require_any(Perm.CHECKPOINT_COSIGN)
     with ctx.rt.store.transaction() as s:
@@ -113,18 +105,19 @@ def cosign(checkpoint_id: int, body: CosignIn, ctx: Ctx = Depends(api_ctx)):
 
 
 @router.get("/events/{seq}/proof")
-def inclusion_proof(seq: int, tree_size: int | None = Query(None, ge=1), ctx: Ctx = Depends(api_ctx)):
+def inclusion_proof(seq: Annotated[int, Path(ge=0, le=I64)], tree_size: int | None = Query(None, ge=1, le=I64),
+                    ctx: Ctx = Depends(api_ctx)):
     """RFC 9162 inclusion proof of the event at `seq` in the tree of `tree_size` (default: latest)."""
-    _reader(ctx)
+    ctx.log_reader_zones()
     with ctx.rt.store.sessions() as s:
         size = tree_size or alog.tree_size(s)
         return alog.inclusion_proof(s, ctx.rt.log_suite, seq, size)
 
 
 @router.get("/consistency")
-def consistency(first: int = Query(ge=1), second: int = Query(ge=1), ctx: Ctx = Depends(api_ctx)):
+def consistency(first: int = Query(ge=1, le=I64), second: int = Query(ge=1, le=I64), ctx: Ctx = Depends(api_ctx)):
     """RFC 9162 consistency proof between tree sizes `first` and `second`."""
-    _reader(ctx)
+    ctx.log_reader_zones()
     with ctx.rt.store.sessions() as s:
         return alog.consistency_proof(s, ctx.rt.log_suite, first, second)
 
@@ -132,7 +125,7 @@ def consistency(first: int = Query(ge=1), second: int = Query(ge=1), ctx: Ctx = 
 @router.get("/export")
 def export(zone: str | None = Query(None, max_length=64), ctx: Ctx = Depends(api_ctx)):
     """An offline-verifiable bundle. Zone-scoped readers get other zones' events as hashes only."""
-    zones = _reader(ctx)
+    zones = ctx.log_reader_zones()
     if None not in zones and (zone is None or zone not in zones):
         if len(zones) != 1 or zone is not None:
             raise Forbidden("只能导出本专区的日志", "you may export only your zone's log", code="forbidden")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from pdzone.identity import auth as id_auth
 from pdzone.identity.roles import ROLE_NAMES
-from pdzone.web.context import Ctx, api_ctx, client_ip, request_id
+from pdzone.web.context import I64, Ctx, api_ctx, client_ip, request_id
 
 router = APIRouter(tags=["auth"])
 
@@ -79,6 +80,6 @@ def create_api_token(body: ApiTokenIn, ctx: Ctx = Depends(api_ctx)):
 
 
 @router.delete("/auth/api-tokens/{token_id}", status_code=204)
-def revoke_api_token(token_id: int, ctx: Ctx = Depends(api_ctx)):
+def revoke_api_token(token_id: Annotated[int, Path(ge=1, le=I64)], ctx: Ctx = Depends(api_ctx)):
     with ctx.rt.store.transaction() as s:
         id_auth.do_revoke_token(s, token_id, principal=ctx.principal, actor=ctx.actor)
