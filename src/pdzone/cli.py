@@ -31,7 +31,10 @@ zone_app = typer.Typer(help="Zones (专区).", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 user_app = typer.Typer(help="Real-name users, roles, filing (备案).", no_args_is_help=True)
 audit_app = typer.Typer(help="The operation log: verify, proofs, checkpoints, export.", no_args_is_help=True)
-for sub, name in ((db_app, "db"), (zone_app, "zone"), (org_app, "org"), (user_app, "user"), (audit_app, "audit")):
+dataset_app = typer.Typer(help="Datasets in the catalog (数据目录): import, levels, columns, R-28.",
+                          no_args_is_help=True)
+for sub, name in ((db_app, "db"), (zone_app, "zone"), (org_app, "org"), (user_app, "user"), (audit_app, "audit"),
+                  (dataset_app, "dataset")):
     app.add_typer(sub, name=name)
 
 out = Console()
@@ -48,12 +51,10 @@ def _fail(e: PdzoneError) -> None:
 
 
 def _emit(data, as_json: bool, table: Table | None = None) -> None:
-    if as_json:
+    if as_json or table is None:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str, indent=1) + "\n")
-    elif table is not None:
-        out.print(table)
     else:
-        out.print(data)
+        out.print(table)
 
 
 def _write(fn):
@@ -297,6 +298,113 @@ def audit_export(output: Path = typer.Option(..., "-o", "--output"), zone: str |
         doc = build_bundle(s, zone=zone, origin=rt.settings.deployment_name)
     output.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     out.print(f"wrote {len(doc['events'])} events, {len(doc['checkpoints'])} checkpoints to {output}")
+
+
+# --- datasets ------------------------------------------------------------------------------
+
+@dataset_app.command("import")
+def dataset_import(path: Path, zone: str = typer.Option(...), name: str = typer.Option(...),
+                   provider: str = typer.Option(..., help="Provider department (name or USCC)"),
+                   title: str | None = typer.Option(None), level: int | None = typer.Option(None),
+                   basis: str = typer.Option("", help="Basis of the level, required with --level"),
+                   privacy_unit: str | None = typer.Option(None, help="The column saying whose data a row is"),
+                   as_json: bool = typer.Option(False, "--json")):
+    """Import a CSV (UTF-8 or GBK), Parquet or Excel file into a zone, encrypted at rest."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from pdzone.catalog import actions as cat
+    from pdzone.catalog.queries import dataset_json
+
+    rt = _rt()
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                      transient=True) as progress:
+            progress.add_task(f"importing {path.name} → {name}", total=None)
+            ds = cat.import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, path, name=name, zone_code=zone,
+                                    provider=provider, actor=os_actor(), title=title, level=level, basis=basis,
+                                    privacy_unit=privacy_unit)
+        rt.maintain_log()
+        with rt.store.sessions() as s:
+            doc = dataset_json(s, cat.find_dataset(s, ds.name))
+    except PdzoneError as e:
+        _fail(e)
+    if as_json:
+        _emit(doc, True)
+    else:
+        out.print(f"imported {doc['rows']:,} rows × {len(doc['columns'])} columns into {zone}/{name} "
+                  f"({doc['source_format']}, {doc['source_encoding'] or 'binary'}), encrypted with "
+                  f"{doc['encryption']['suite']}", markup=False)
+
+
+@dataset_app.command("list")
+def dataset_list(zone: str | None = typer.Option(None), level: int | None = typer.Option(None),
+                 as_json: bool = typer.Option(False, "--json")):
+    from pdzone.catalog.queries import list_datasets, summary_json
+
+    rt = _rt()
+    with rt.store.sessions() as s:
+        rows = [summary_json(s, d) for d in list_datasets(s, zone=zone, level=level)]
+    t = Table("name", "title", "zone", "rows", "level", "suggested", "R-28")
+    for r in rows:
+        t.add_row(r["name"], r["title"], r["zone"], f"{r['rows']:,}", str(r["level"] or "—"),
+                  str(r["suggested_level"] or "—"), r["r28_reason"] or "")
+    _emit(rows, as_json, t)
+
+
+@dataset_app.command("show")
+def dataset_show(name: str, as_json: bool = typer.Option(False, "--json")):
+    from pdzone.catalog.actions import find_dataset
+    from pdzone.catalog.queries import dataset_json
+
+    rt = _rt()
+    try:
+        with rt.store.sessions() as s:
+            doc = dataset_json(s, find_dataset(s, name))
+    except PdzoneError as e:
+        _fail(e)
+    _emit(doc, as_json)  # nested: printed as JSON either way
+
+
+@dataset_app.command("set-level")
+def dataset_set_level(name: str, level: int = typer.Option(...), basis: str = typer.Option(...),
+                      as_json: bool = typer.Option(False, "--json")):
+    """Confirm a dataset's level 1-4 with its basis (a recorded decision)."""
+    from pdzone.catalog import actions as cat
+    from pdzone.catalog.queries import summary_json
+
+    _emit(_write(lambda s, rt: summary_json(s, cat.do_set_level(s, cat.find_dataset(s, name), level=level,
+                                                                  basis=basis, actor=os_actor()))), as_json)
+
+
+@dataset_app.command("column")
+def dataset_column(name: str, column: str, role: str | None = typer.Option(None),
+                   bounds: tuple[float, float] | None = typer.Option(None, help="LO HI"),
+                   public_values: str | None = typer.Option(None, help="V1,V2,..."),
+                   basis: str = typer.Option("", help="Where the bounds or values come from (policy, GB/T 2260…)"),
+                   as_json: bool = typer.Option(False, "--json")):
+    """Decide a column's role and the bounds and public values differential privacy needs."""
+    from pdzone.catalog import actions as cat
+    from pdzone.catalog.queries import dataset_json
+
+    def do(s, rt):
+        ds = cat.find_dataset(s, name)
+        cat.do_set_column(s, ds, column, actor=os_actor(), role=role, bounds=bounds,
+                          public_values=public_values.split(",") if public_values is not None else None,
+                          basis=basis)
+        return next(c for c in dataset_json(s, ds)["columns"] if c["name"] == column)
+    _emit(_write(do), as_json)
+
+
+@dataset_app.command("flag")
+def dataset_flag(name: str, r28: str = typer.Option(..., "--r28", help="national_security, public_interest, "
+                                                                       "agreement or law"),
+                 note: str = typer.Option(""), as_json: bool = typer.Option(False, "--json")):
+    """Flag a dataset under R-28: it stays catalogued but never enters operation."""
+    from pdzone.catalog import actions as cat
+    from pdzone.catalog.queries import summary_json
+
+    _emit(_write(lambda s, rt: summary_json(s, cat.do_flag_r28(s, cat.find_dataset(s, name), reason=r28, note=note,
+                                                                 actor=os_actor()))), as_json)
 
 
 # --- serve and demo ------------------------------------------------------------------------

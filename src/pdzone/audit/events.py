@@ -45,6 +45,12 @@ class Action(StrEnum):
     AUDIT_COSIGN = "audit.checkpoint.cosign"
     AUDIT_WITNESS_KEY = "audit.witness_key.register"
     AUDIT_EXPORT = "audit.log.export"
+    DATASET_IMPORT = "catalog.dataset.import"
+    DATASET_SCAN = "catalog.dataset.scan"
+    DATASET_SET_LEVEL = "catalog.dataset.set_level"
+    DATASET_FLAG_R28 = "catalog.dataset.flag_r28"
+    DATASET_COLUMN = "catalog.dataset.column"
+    DATASET_DESTROY = "catalog.dataset.destroy"
     SYSTEM_DEMO_SEED = "system.demo.seed"
 
 

@@ -33,6 +33,13 @@ class Runtime:
     def vault(self) -> Vault:
         return Vault(self.suite, self.keystore)
 
+    @cached_property
+    def datasets(self):
+        """Where sealed dataset versions live (under the data dir)."""
+        from pdzone.dataplane.storage import DatasetStorage
+
+        return DatasetStorage(self.settings.data_dir, self.suite)
+
     @property
     def log_suite(self) -> CryptoSuite:
         """The suite the operation log was started with (it cannot change afterwards)."""

@@ -1,0 +1,199 @@
+"""Reading what departments send: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), Parquet, Excel (.xlsx).
+
+Every value is read as text first and a column becomes numeric or a date only when every value
+parses as one without losing anything: identifiers such as ID numbers, USCCs and phone numbers
+(long digit strings, leading zeros, a trailing X) always stay text.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from pdzone.errors import Invalid
+
+_INT = r"^-?(0|[1-9][0-9]{0,14})$"          # at most 15 digits, no leading zero: a quantity, not a code
+_FLOAT = r"^-?(0|[1-9][0-9]{0,14})(\.[0-9]+)?$"
+_DATE = r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_NAME = re.compile(r"^[^\x00-\x1f\"]{1,200}$")
+
+
+@dataclass
+class Source:
+    table: pa.Table
+    format: str
+    encoding: str | None
+
+
+def _bad(zh: str, en: str, **details) -> Invalid:
+    return Invalid(zh, en, code="bad_import_file", details=details)
+
+
+def detect_encoding(head: bytes) -> str:
+    """utf-8-sig (BOM), utf-8, or gb18030 (a superset of GBK), decided on the first megabytes."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as e:
+        if len(head) - e.start < 4 and e.reason == "unexpected end of data":
+            return "utf-8"  # a character cut at the end of the sample
+    try:
+        head.decode("gb18030")
+        return "gb18030"
+    except UnicodeDecodeError:
+        # the sample may end inside a two-byte character
+        try:
+            head[:-1].decode("gb18030")
+            return "gb18030"
+        except UnicodeDecodeError as e:
+            raise _bad("无法识别文件编码（支持 UTF-8 与 GBK/GB18030）",
+                       "cannot tell the file's encoding (UTF-8 and GBK/GB18030 are supported)",
+                       byte_offset=e.start) from e
+
+
+def _check_names(names: list[str]) -> list[str]:
+    clean = [n.strip() for n in names]
+    for i, n in enumerate(clean):
+        if not n or not _NAME.match(n):
+            raise _bad(f"第 {i + 1} 列的列名为空或含非法字符", f"column {i + 1} has an empty or invalid name",
+                       column=i + 1)
+    dup = sorted({n for n in clean if clean.count(n) > 1})
+    if dup:
+        raise _bad(f"列名重复：{', '.join(dup)}", f"duplicate column names: {', '.join(dup)}", columns=dup)
+    return clean
+
+
+def infer_types(table: pa.Table) -> pa.Table:
+    """Turn all-text columns into int64 / float64 / date32 where every non-empty value allows it.
+
+    Digit strings that all have one width of six or more (phone, postal and account numbers) are
+    codes and stay text.
+    """
+    cols = []
+    for name in table.column_names:
+        col = table[name]
+        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+            cols.append(col)
+            continue
+        col = pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), pa.scalar(None, col.type), col)
+        present = pc.drop_null(col)
+        if len(present) == 0:
+            cols.append(col)
+            continue
+        width = pc.min_max(pc.utf8_length(present)).as_py()
+        digits = pc.all(pc.match_substring_regex(present, r"^[0-9]+$")).as_py()
+        if digits and width["min"] == width["max"] >= 6:
+            cols.append(col)  # digit strings all of one width (phone, postal, account numbers) are codes
+            continue
+        for pattern, target in ((_INT, pa.int64()), (_FLOAT, pa.float64()), (_DATE, pa.date32())):
+            if pc.all(pc.match_substring_regex(present, pattern)).as_py():
+                try:
+                    col = pc.cast(col, target)
+                except pa.ArrowInvalid:  # e.g. 2023-02-30
+                    continue
+                break
+        cols.append(col)
+    return pa.table(cols, names=table.column_names)
+
+
+def read_csv(path: Path) -> Source:
+    with path.open("rb") as f:
+        head = f.read(4 * 1024 * 1024)
+    enc = detect_encoding(head)
+    first = head.split(b"\n", 1)[0].decode(enc, errors="strict").rstrip("\r")
+    names = _check_names(next(csv.reader([first]), []))
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding="utf-8" if enc == "utf-8-sig" else enc, skip_rows=1,
+                                           column_names=names, block_size=8 << 20),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        msg = str(e).splitlines()[0][:300]
+        line = _first_bad_line(path, enc, len(names))
+        raise _bad(f"CSV 文件格式错误{f'（第 {line} 行）' if line else ''}：{msg}",
+                   f"malformed CSV{f' (line {line})' if line else ''}: {msg}", line=line) from e
+    return Source(infer_types(table), "csv", enc.replace("-sig", "-bom"))
+
+
+def _first_bad_line(path: Path, enc: str, ncols: int) -> int | None:
+    """Only on the error path: the first line whose field count differs from the header's."""
+    try:
+        with path.open(encoding=enc, newline="") as f:
+            for i, row in enumerate(csv.reader(f), start=1):
+                if row and len(row) != ncols:
+                    return i
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    return None
+
+
+def read_parquet(path: Path) -> Source:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise _bad("无法读取 Parquet 文件", f"cannot read the Parquet file: {str(e)[:200]}") from e
+    _check_names(table.column_names)
+    return Source(infer_types(table), "parquet", None)
+
+
+def read_xlsx(path: Path) -> Source:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:  # openpyxl raises many kinds for a broken workbook
+        raise _bad("无法读取 Excel 文件（须为 .xlsx）", f"cannot read the Excel workbook: {str(e)[:200]}") from e
+    try:
+        rows = wb.worksheets[0].iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise _bad("Excel 工作表为空", "the worksheet is empty")
+        names = _check_names(["" if h is None else str(h) for h in header])
+        data: list[list[str | None]] = [[] for _ in names]
+        for r, row in enumerate(rows, start=2):
+            if len(row) > len(names) and any(v is not None for v in row[len(names):]):
+                raise _bad(f"第 {r} 行的列数多于表头", f"row {r} has more cells than the header", line=r)
+            for i in range(len(names)):
+                v = row[i] if i < len(row) else None
+                data[i].append(None if v is None else _cell_text(v))
+    finally:
+        wb.close()
+    table = pa.table({n: pa.array(col, pa.string()) for n, col in zip(names, data, strict=True)})
+    return Source(infer_types(table), "xlsx", None)
+
+
+def _cell_text(v) -> str:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    if hasattr(v, "date") and callable(v.date) and getattr(v, "hour", 0) == 0 and getattr(v, "minute", 0) == 0:
+        return v.date().isoformat()
+    return str(v)
+
+
+READERS = {".csv": read_csv, ".txt": read_csv, ".parquet": read_parquet, ".xlsx": read_xlsx}
+
+
+def read_source(path: Path) -> Source:
+    """Read a department's file by its extension; a bad file gets a clear error naming row or column."""
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise Invalid(f"不支持的文件类型：{path.suffix}（支持 .csv .parquet .xlsx）",
+                      f"unsupported file type {path.suffix} (use .csv, .parquet or .xlsx)", code="unsupported_format")
+    if not path.is_file():
+        raise Invalid(f"找不到文件：{path}", f"no such file: {path}", code="file_not_found")
+    src = reader(path)
+    if src.table.num_rows == 0:
+        raise _bad("文件没有数据行", "the file has no data rows")
+    return src

@@ -1,0 +1,76 @@
+"""Reading the catalog (metadata only: no zone data leaves through these)."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pdzone.catalog.models import Dataset, DatasetColumn, DatasetKey, DatasetVersion, Decision, Lineage
+from pdzone.identity.models import Organization
+
+
+def list_datasets(session: Session, *, zone: str | None = None, level: int | None = None, sector: str | None = None,
+                  provider_org_id: int | None = None, q: str | None = None) -> list[Dataset]:
+    stmt = select(Dataset)
+    if zone:
+        stmt = stmt.where(Dataset.zone_code == zone)
+    if level is not None:
+        stmt = stmt.where(Dataset.level == level)
+    if sector:
+        stmt = stmt.where(Dataset.sector == sector)
+    if provider_org_id is not None:
+        stmt = stmt.where(Dataset.provider_org_id == provider_org_id)
+    if q:
+        like = f"%{q.strip()}%"
+        stmt = stmt.where(Dataset.name.like(like) | Dataset.title_zh.like(like) | Dataset.title_en.like(like)
+                          | Dataset.description.like(like))
+    return list(session.scalars(stmt.order_by(Dataset.name)))
+
+
+def columns_of(session: Session, dataset_id: int) -> list[DatasetColumn]:
+    return list(session.scalars(select(DatasetColumn).where(DatasetColumn.dataset_id == dataset_id)
+                                .order_by(DatasetColumn.position)))
+
+
+def summary_json(session: Session, ds: Dataset) -> dict:
+    org = session.get(Organization, ds.provider_org_id)
+    return {"name": ds.name, "title": ds.title_zh, "title_en": ds.title_en, "zone": ds.zone_code,
+            "provider": org.name if org else None, "sector": ds.sector, "rows": ds.row_count, "version": ds.version,
+            "level": ds.level, "suggested_level": ds.suggested_level, "r28_reason": ds.r28_reason}
+
+
+def dataset_json(session: Session, ds: Dataset) -> dict:
+    """Everything the catalog knows about a dataset: the metadata of R-21.4, never its values."""
+    key = session.get(DatasetKey, ds.id)
+    versions = session.scalars(select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)
+                               .order_by(DatasetVersion.version)).all()
+    decisions = session.scalars(select(Decision).where(Decision.dataset_id == ds.id).order_by(Decision.id)).all()
+    parents = session.scalars(select(Dataset.name).join(Lineage, Lineage.derived_from_id == Dataset.id)
+                              .where(Lineage.dataset_id == ds.id)).all()
+    children = session.scalars(select(Dataset.name).join(Lineage, Lineage.dataset_id == Dataset.id)
+                               .where(Lineage.derived_from_id == ds.id)).all()
+    return {
+        **summary_json(session, ds),
+        "description": ds.description, "source_system": ds.source_system, "update_frequency": ds.update_frequency,
+        "time_coverage": ds.time_coverage, "space_coverage": ds.space_coverage,
+        "level_basis": ds.level_basis, "level_set_by": ds.level_set_by,
+        "suggestion_reasons": json.loads(ds.suggestion_reasons or "[]"), "r28_note": ds.r28_note,
+        "privacy_unit": ds.privacy_unit, "source_format": ds.source_format, "source_encoding": ds.source_encoding,
+        "encryption": {"suite": key.suite if key else None,
+                       "destroyed": key is None or key.wrapped is None},
+        "columns": [{"name": c.name, "type": c.type, "description": c.description, "unit": c.unit,
+                     "pii": {"type": c.pii_type, "match_rate": c.pii_match_rate, "confidence": c.pii_confidence}
+                     if c.pii_type else None,
+                     "role": c.role, "bounds": [c.bounds_lo, c.bounds_hi] if c.bounds_lo is not None else None,
+                     "public_values": json.loads(c.public_values) if c.public_values else None,
+                     "mask_policy": json.loads(c.mask_policy) if c.mask_policy else None}
+                    for c in columns_of(session, ds.id)],
+        "versions": [{"version": v.version, "rows": v.row_count, "digest": v.digest, "source": v.source_name,
+                      "created_at": v.created_at, "created_by": v.created_by} for v in versions],
+        "decisions": [{"kind": d.kind, "column": d.column, "value": json.loads(d.value), "basis": d.basis,
+                       "data_derived": d.data_derived, "by": d.decided_by, "at": d.decided_at} for d in decisions],
+        "lineage": {"derived_from": list(parents), "products": list(children)},
+        "created_at": ds.created_at, "updated_at": ds.updated_at,
+    }
