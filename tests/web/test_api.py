@@ -14,7 +14,7 @@ from pdzone.web.demo import DEMO_PASSWORD, demo_totp_secret, seed
 
 @pytest.fixture
 def client(rt):
-    seed(rt)
+    seed(rt, datasets=False)
     with TestClient(create_app(rt, maintain_log=False)) as c:
         c.rt = rt
         yield c

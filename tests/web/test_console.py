@@ -52,7 +52,9 @@ def seeded_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def rt(seeded_dir: Path, tmp_path: Path):
     for f in seeded_dir.iterdir():
-        if not f.name.endswith(".lock"):
+        if f.is_dir():
+            shutil.copytree(f, tmp_path / f.name)
+        elif not f.name.endswith(".lock"):
             shutil.copy2(f, tmp_path / f.name)
     runtime = _runtime(tmp_path)
     yield runtime

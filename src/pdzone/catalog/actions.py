@@ -185,7 +185,7 @@ def do_set_column(session: Session, ds: Dataset, column: str, *, actor: Actor, r
         try:
             col.role = ColumnRole(role).value
         except ValueError as e:
-            raise Invalid(f"未知的列角色：{role}", f"unknown column role: {role}", code="invalid_role",
+            raise Invalid(f"未知的列角色：{role}", f"unknown column role: {role}", code="invalid_column_role",
                           details={"allowed": [r.value for r in ColumnRole]}) from e
         changes["role"] = col.role
         _decide(session, ds, "role", col.role, actor=actor, column=column, basis=basis)

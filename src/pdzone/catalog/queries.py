@@ -74,3 +74,32 @@ def dataset_json(session: Session, ds: Dataset) -> dict:
         "lineage": {"derived_from": list(parents), "products": list(children)},
         "created_at": ds.created_at, "updated_at": ds.updated_at,
     }
+
+
+def dcat_json(session: Session, ds: Dataset) -> dict:
+    """DCAT-style JSON-LD (W3C DCAT 3) of a dataset's metadata."""
+    doc = dataset_json(session, ds)
+    return {
+        "@context": {"dcat": "http://www.w3.org/ns/dcat#", "dct": "http://purl.org/dc/terms/",
+                     "pdz": "urn:pdzone:"},
+        "@type": "dcat:Dataset",
+        "@id": f"urn:pdzone:dataset:{ds.name}",
+        "dct:identifier": ds.name,
+        "dct:title": [{"@language": "zh-CN", "@value": ds.title_zh}]
+        + ([{"@language": "en", "@value": ds.title_en}] if ds.title_en else []),
+        "dct:description": ds.description,
+        "dct:publisher": doc["provider"],
+        "dct:accrualPeriodicity": ds.update_frequency,
+        "dct:temporal": ds.time_coverage,
+        "dct:spatial": ds.space_coverage,
+        "dcat:theme": ds.sector,
+        "dct:modified": doc["updated_at"].isoformat(),
+        "pdz:zone": ds.zone_code,
+        "pdz:level": ds.level,
+        "pdz:rows": ds.row_count,
+        "pdz:r28": ds.r28_reason,
+        "dcat:distribution": [],  # zone data is never distributed: usable, not visible (R-25)
+        "pdz:columns": [{"name": c["name"], "type": c["type"], "pii": (c["pii"] or {}).get("type"),
+                         "role": c["role"]} for c in doc["columns"]],
+        "pdz:derivedFrom": doc["lineage"]["derived_from"],
+    }

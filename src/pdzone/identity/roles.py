@@ -36,17 +36,27 @@ class Perm(StrEnum):
     AUDIT_READ = "audit.log.read"
     AUDIT_REVIEW = "audit.log.review"
     CHECKPOINT_COSIGN = "audit.checkpoint.cosign"
+    CATALOG_READ = "catalog.dataset.read"
+    DATASET_IMPORT = "catalog.dataset.import"
+    DATASET_METADATA = "catalog.dataset.metadata"   # edit metadata, propose column roles
+    DATASET_DECIDE = "catalog.dataset.decide"       # confirm level, R-28 flags, DP bounds, public values
+    DATASET_PREVIEW = "catalog.dataset.preview"     # masked previews (through the egress gate)
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
-    Role.SYSTEM_ADMIN: frozenset({Perm.ORG_MANAGE, Perm.USER_MANAGE, Perm.ZONE_MANAGE, Perm.DIRECTORY_READ}),
-    Role.SECURITY_ADMIN: frozenset({Perm.ROLE_GRANT, Perm.FILING_DECIDE, Perm.DIRECTORY_READ}),
-    Role.AUDITOR: frozenset({Perm.AUDIT_READ, Perm.AUDIT_REVIEW}),
-    Role.SUPERVISOR: frozenset({Perm.AUDIT_READ, Perm.CHECKPOINT_COSIGN}),
+    Role.SYSTEM_ADMIN: frozenset({Perm.ORG_MANAGE, Perm.USER_MANAGE, Perm.ZONE_MANAGE, Perm.DIRECTORY_READ,
+                                  Perm.CATALOG_READ}),
+    Role.SECURITY_ADMIN: frozenset({Perm.ROLE_GRANT, Perm.FILING_DECIDE, Perm.DIRECTORY_READ, Perm.CATALOG_READ,
+                                    Perm.DATASET_DECIDE}),
+    Role.AUDITOR: frozenset({Perm.AUDIT_READ, Perm.AUDIT_REVIEW, Perm.CATALOG_READ}),
+    Role.SUPERVISOR: frozenset({Perm.AUDIT_READ, Perm.CHECKPOINT_COSIGN, Perm.CATALOG_READ}),
     Role.EXPERT: frozenset(),
-    Role.PROVIDER: frozenset(),
-    Role.OPERATOR_STAFF: frozenset(),
-    Role.PARTNER_ANALYST: frozenset(),
+    # A provider decides on its own organization's datasets only (checked against the dataset's provider).
+    Role.PROVIDER: frozenset({Perm.CATALOG_READ, Perm.DATASET_DECIDE, Perm.DATASET_PREVIEW}),
+    # Operator staff and partner analysts must also be filed (备案) for the zone.
+    Role.OPERATOR_STAFF: frozenset({Perm.CATALOG_READ, Perm.DATASET_IMPORT, Perm.DATASET_METADATA,
+                                    Perm.DATASET_PREVIEW}),
+    Role.PARTNER_ANALYST: frozenset({Perm.CATALOG_READ}),
 }
 
 # Token scopes a user may ask for when issuing an API token; a token never exceeds its user.

@@ -87,7 +87,7 @@ def accounts() -> list[dict]:
              "totp_secret": demo_totp_secret(u) if Role(r) in MFA_ROLES else None} for u, _, r, z in USERS]
 
 
-def seed(rt: Runtime) -> list[dict]:
+def seed(rt: Runtime, *, datasets: bool = True, rows: int = 2000) -> list[dict]:
     """Seed the demo city once; later runs leave the data as it is. Returns the demo accounts."""
     actor = os_actor()
     with rt.store.transaction() as s:
@@ -119,5 +119,18 @@ def seed(rt: Runtime) -> list[dict]:
             if role in ("operator_staff", "partner_analyst") and zone:
                 ida.do_file(s, new.user, zone, reason="演示数据：已完成实名备案", actor=actor)
         record(s, actor=actor, action=Action.SYSTEM_DEMO_SEED, details={"users": len(USERS)})
+    if datasets:
+        seed_datasets(rt, rows=rows)
     rt.maintain_log(force_checkpoint=True)
     return accounts()
+
+
+def seed_datasets(rt: Runtime, *, rows: int = 2000) -> None:
+    """Write the demo files into the data dir and import them as their departments would send them."""
+    from pdzone.catalog.actions import import_dataset
+    from pdzone.web.demo_data import DEMO_DATASETS, write_demo_files
+
+    files = write_demo_files(rt.settings.data_dir / "demo-files", rows=rows)
+    for name, zone, provider, title, level, basis, unit in DEMO_DATASETS:
+        import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, files[name], name=name, zone_code=zone,
+                       provider=provider, actor=os_actor(), title=title, level=level, basis=basis, privacy_unit=unit)

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from pdzone.web.api import audit, auth, directory
+from pdzone.web.api import audit, auth, datasets, directory
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
 router.include_router(directory.router)
 router.include_router(audit.router)
+router.include_router(datasets.router)

@@ -1,0 +1,99 @@
+"""The catalog over the API (a dataset is addressed by its name). Metadata only: values leave through
+the egress gate."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from pdzone.catalog import access
+from pdzone.catalog import actions as cat
+from pdzone.catalog import queries as cq
+from pdzone.errors import NotFound
+from pdzone.identity.roles import Perm
+from pdzone.web.context import Ctx, api_ctx
+
+router = APIRouter(prefix="/datasets", tags=["catalog"])
+
+
+def _visible(ctx: Ctx, s, name: str):
+    ds = cat.find_dataset(s, name)
+    zones = access.visible_zones(ctx.principal)
+    if None not in zones and ds.zone_code not in zones:
+        raise NotFound(f"找不到数据集：{name}", f"no dataset named {name}", code="dataset_not_found")
+    return ds
+
+
+@router.get("")
+def list_datasets(zone: str | None = Query(None, max_length=64), level: int | None = Query(None, ge=1, le=4),
+                  sector: str | None = Query(None, max_length=30), q: str | None = Query(None, max_length=100),
+                  ctx: Ctx = Depends(api_ctx)):
+    """Search and filter the catalog (zones the caller works in)."""
+    zones = ctx.require_any(Perm.CATALOG_READ)
+    with ctx.rt.store.sessions() as s:
+        rows = cq.list_datasets(s, zone=zone, level=level, sector=sector, q=q)
+        return [cq.summary_json(s, d) for d in rows if None in zones or d.zone_code in zones]
+
+
+@router.get("/{name}")
+def show(name: str, ctx: Ctx = Depends(api_ctx)):
+    ctx.require_any(Perm.CATALOG_READ)
+    with ctx.rt.store.sessions() as s:
+        return cq.dataset_json(s, _visible(ctx, s, name))
+
+
+@router.get("/{name}/dcat")
+def dcat(name: str, ctx: Ctx = Depends(api_ctx)):
+    """The dataset's metadata as DCAT JSON-LD."""
+    ctx.require_any(Perm.CATALOG_READ)
+    with ctx.rt.store.sessions() as s:
+        return cq.dcat_json(s, _visible(ctx, s, name))
+
+
+class LevelIn(BaseModel):
+    level: int = Field(ge=1, le=4)
+    basis: str = Field(min_length=1, max_length=2000)
+
+
+def _decide(ctx: Ctx, name: str, perm: Perm, fn):
+    with ctx.rt.store.transaction() as s:
+        ds = _visible(ctx, s, name)
+        access.check(s, ctx.principal, perm, ds.zone_code, ds)
+        fn(s, ds)
+        return cq.dataset_json(s, ds)
+
+
+@router.post("/{name}/level")
+def set_level(name: str, body: LevelIn, ctx: Ctx = Depends(api_ctx)):
+    """Confirm the level (provider for its own data, or the security admin): an audited decision."""
+    return _decide(ctx, name, Perm.DATASET_DECIDE,
+                   lambda s, ds: cat.do_set_level(s, ds, level=body.level, basis=body.basis, actor=ctx.actor))
+
+
+class FlagIn(BaseModel):
+    reason: str = Field(max_length=30)
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("/{name}/r28")
+def flag(name: str, body: FlagIn, ctx: Ctx = Depends(api_ctx)):
+    """Flag under R-28: catalogued, never operated."""
+    return _decide(ctx, name, Perm.DATASET_DECIDE,
+                   lambda s, ds: cat.do_flag_r28(s, ds, reason=body.reason, note=body.note, actor=ctx.actor))
+
+
+class ColumnIn(BaseModel):
+    role: str | None = Field(default=None, max_length=20)
+    bounds: tuple[float, float] | None = None
+    public_values: list[str] | None = Field(default=None, max_length=10000)
+    basis: str = Field(default="", max_length=2000)
+
+
+@router.post("/{name}/columns/{column}")
+def set_column(name: str, column: str, body: ColumnIn, ctx: Ctx = Depends(api_ctx)):
+    """Column decisions: operator staff may set roles; bounds and public values are the provider's or the
+    security admin's decision, from policy or public code lists, never from the data."""
+    perm = Perm.DATASET_METADATA if body.bounds is None and body.public_values is None else Perm.DATASET_DECIDE
+    return _decide(ctx, name, perm, lambda s, ds: cat.do_set_column(
+        s, ds, column, actor=ctx.actor, role=body.role, bounds=body.bounds, public_values=body.public_values,
+        basis=body.basis))

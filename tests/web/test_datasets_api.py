@@ -1,0 +1,81 @@
+"""The catalog over the API: visibility by zone, decisions by role, R-28, DCAT."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pdzone.web.app import create_app
+from pdzone.web.demo import seed
+from tests.web.test_api import token
+
+
+@pytest.fixture
+def client(rt):
+    seed(rt, rows=200)
+    with TestClient(create_app(rt, maintain_log=False)) as c:
+        c.rt = rt
+        yield c
+
+
+def test_catalog_lists_by_zone_and_shows_metadata_only(client):
+    a = token(client, "transport_analyst")
+    names = {d["name"] for d in client.get("/api/v1/datasets", headers=a).json()}
+    assert names == {"transit_trips"}
+    assert client.get("/api/v1/datasets/social_insurance", headers=a).status_code == 404
+    sec = token(client, "secadmin")
+    all_names = {d["name"] for d in client.get("/api/v1/datasets", headers=sec).json()}
+    assert all_names == {"enterprise_registry", "social_insurance", "transit_trips", "health_visits"}
+    doc = client.get("/api/v1/datasets/social_insurance", headers=sec).json()
+    assert doc["level"] == 3 and doc["source_encoding"] == "gb18030" and doc["privacy_unit"] == "身份证号"
+    assert [c["name"] for c in doc["columns"]][:2] == ["身份证号", "姓名"]
+    assert "values" not in str(doc.keys())
+    dcat = client.get("/api/v1/datasets/social_insurance/dcat", headers=sec).json()
+    assert dcat["@type"] == "dcat:Dataset" and dcat["dcat:distribution"] == []
+    assert client.get("/api/v1/datasets?level=4", headers=sec).json()[0]["name"] == "health_visits"
+    assert [d["name"] for d in client.get("/api/v1/datasets?q=企业", headers=sec).json()] == ["enterprise_registry"]
+
+
+def test_level_decisions_by_provider_own_data_and_security_admin(client):
+    body = {"level": 4, "basis": "复核后提升为四级"}
+    r = client.post("/api/v1/datasets/transit_trips/level", json=body, headers=token(client, "provider"))
+    assert r.status_code in (403, 404)  # another department's data (and another zone)
+    r = client.post("/api/v1/datasets/social_insurance/level", json=body, headers=token(client, "provider"))
+    assert r.status_code == 200 and r.json()["level"] == 4
+    assert r.json()["decisions"][-1]["by"].startswith("token:") or r.json()["decisions"][-1]["by"].startswith("user:")
+    r = client.post("/api/v1/datasets/social_insurance/level", json=body, headers=token(client, "operator"))
+    assert r.status_code == 403
+    r = client.post("/api/v1/datasets/transit_trips/level", json={"level": 1, "basis": ""},
+                    headers=token(client, "secadmin"))
+    assert r.status_code == 422
+
+
+def test_operator_sets_roles_but_not_bounds(client):
+    op = token(client, "operator")
+    r = client.post("/api/v1/datasets/social_insurance/columns/缴费基数", json={"role": "measure"}, headers=op)
+    assert r.status_code == 200
+    r = client.post("/api/v1/datasets/social_insurance/columns/缴费基数", json={"bounds": [0, 40000]}, headers=op)
+    assert r.status_code == 403
+    sec = token(client, "secadmin")
+    r = client.post("/api/v1/datasets/social_insurance/columns/缴费基数",
+                    json={"bounds": [0, 40000], "basis": "社保缴费基数上限（政策）"}, headers=sec)
+    assert r.status_code == 200
+    col = next(c for c in r.json()["columns"] if c["name"] == "缴费基数")
+    assert col["role"] == "measure" and col["bounds"] == [0.0, 40000.0]
+
+
+def test_unfiled_operator_is_refused(client):
+    sec = token(client, "secadmin")
+    client.post("/api/v1/users/operator/filings", json={"zone": "bj_comprehensive", "decision": "revoke",
+                                                         "reason": "离岗"}, headers=sec)
+    r = client.post("/api/v1/datasets/social_insurance/columns/缴费基数", json={"role": "measure"},
+                    headers=token(client, "operator"))
+    assert r.status_code == 403 and r.json()["code"] == "not_filed"
+
+
+def test_r28_flag(client):
+    r = client.post("/api/v1/datasets/health_visits/r28", json={"reason": "law", "note": "法律禁止开放"},
+                    headers=token(client, "secadmin"))
+    assert r.status_code == 200 and r.json()["r28_reason"] == "law"
+    bad = client.post("/api/v1/datasets/health_visits/r28", json={"reason": "whim"}, headers=token(client, "secadmin"))
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_r28_reason"
