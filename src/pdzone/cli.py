@@ -365,6 +365,33 @@ def dataset_show(name: str, as_json: bool = typer.Option(False, "--json")):
     _emit(doc, as_json)  # nested: printed as JSON either way
 
 
+@dataset_app.command("scan")
+def dataset_scan(name: str, full: bool = typer.Option(False, "--full", help="Scan every row, not a sample"),
+                 as_json: bool = typer.Option(False, "--json")):
+    """Detect personal information per column and suggest a level (a suggestion to confirm)."""
+    from pdzone.catalog import actions as cat
+
+    def do(s, rt):
+        ds = cat.find_dataset(s, name)
+        findings = cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, ds, actor=os_actor(),
+                               sample=None if full else 100_000)
+        return {"dataset": name, "suggested_level": ds.suggested_level,
+                "reasons": json.loads(ds.suggestion_reasons),
+                "columns": [{"column": f.column, "type": f.pii_type.value if f.pii_type else None,
+                             "match_rate": round(f.match_rate, 4), "confidence": round(f.confidence, 3),
+                             "evidence": [e.zh for e in f.evidence]} for f in findings]}
+    doc = _write(do)
+    if as_json:
+        _emit(doc, True)
+        return
+    t = Table("column", "type", "match", "confidence", title=f"{name}: suggested level {doc['suggested_level']}")
+    for c in doc["columns"]:
+        t.add_row(c["column"], c["type"] or "—", f"{c['match_rate']:.1%}", f"{c['confidence']:.2f}")
+    out.print(t)
+    for r in doc["reasons"]:
+        out.print(f"  · {r['zh']}", markup=False)
+
+
 @dataset_app.command("set-level")
 def dataset_set_level(name: str, level: int = typer.Option(...), basis: str = typer.Option(...),
                       as_json: bool = typer.Option(False, "--json")):

@@ -258,3 +258,38 @@ def import_dataset(db: Store, keystore: KeyStore, suite: CryptoSuite, store: ds_
         for dataset_id in made:
             store.destroy(dataset_id)
         raise
+
+
+def load_table(session: Session, keystore: KeyStore, suite: CryptoSuite, store: ds_storage.DatasetStorage,
+               ds: Dataset):
+    """The dataset's current version, decrypted into memory (never to disk). R-28 data is refused."""
+    check_operable(ds)
+    return store.read(ds.id, ds.version, data_key(session, keystore, suite, ds))
+
+
+def do_scan(session: Session, keystore: KeyStore, suite: CryptoSuite, store: ds_storage.DatasetStorage,
+            ds: Dataset, *, actor: Actor, sample: int | None = 100_000) -> list:
+    """Detect personal information per column and suggest a level: stored as suggestions, never as rules."""
+    from pdzone.dataplane.engine import with_tables
+    from pdzone.protect.detect import scan, suggest_level
+
+    cols = session.scalars(select(DatasetColumn).where(DatasetColumn.dataset_id == ds.id)
+                           .order_by(DatasetColumn.position)).all()
+    con = with_tables({"t": load_table(session, keystore, suite, store, ds)})
+    findings = scan(con, "t", [(c.name, c.description or None) for c in cols], sample=sample)
+    con.close()
+    by_name = {f.column: f for f in findings}
+    for c in cols:
+        f = by_name.get(c.name)
+        c.pii_type = f.pii_type.value if f and f.pii_type else None
+        c.pii_match_rate = f.match_rate if f and f.pii_type else None
+        c.pii_confidence = f.confidence if f and f.pii_type else None
+    suggestion = suggest_level(findings)
+    ds.suggested_level = suggestion.level
+    ds.suggestion_reasons = json.dumps([{"zh": r.message("zh"), "en": r.message("en")} for r in suggestion.reasons],
+                                       ensure_ascii=False)
+    ds.updated_at = utcnow()
+    record(session, actor=actor, action=Action.DATASET_SCAN, target_type="dataset", target_id=ds.name,
+           zone=ds.zone_code, details={"suggested_level": suggestion.level, "sampled": any(f.sampled for f in findings),
+                                       "types": {c.name: c.pii_type for c in cols if c.pii_type}})
+    return findings

@@ -127,10 +127,13 @@ def seed(rt: Runtime, *, datasets: bool = True, rows: int = 2000) -> list[dict]:
 
 def seed_datasets(rt: Runtime, *, rows: int = 2000) -> None:
     """Write the demo files into the data dir and import them as their departments would send them."""
-    from pdzone.catalog.actions import import_dataset
+    from pdzone.catalog.actions import do_scan, import_dataset
     from pdzone.web.demo_data import DEMO_DATASETS, write_demo_files
 
     files = write_demo_files(rt.settings.data_dir / "demo-files", rows=rows)
     for name, zone, provider, title, level, basis, unit in DEMO_DATASETS:
-        import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, files[name], name=name, zone_code=zone,
-                       provider=provider, actor=os_actor(), title=title, level=level, basis=basis, privacy_unit=unit)
+        ds = import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, files[name], name=name, zone_code=zone,
+                            provider=provider, actor=os_actor(), title=title, level=level, basis=basis,
+                            privacy_unit=unit)
+        with rt.store.transaction() as s:
+            do_scan(s, rt.keystore, rt.suite, rt.datasets, s.merge(ds), actor=os_actor())

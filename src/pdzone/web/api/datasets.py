@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from pdzone.catalog import access
 from pdzone.catalog import actions as cat
 from pdzone.catalog import queries as cq
+from pdzone.egress import gate
 from pdzone.errors import NotFound
 from pdzone.identity.roles import Perm
 from pdzone.web.context import Ctx, api_ctx
@@ -97,3 +98,33 @@ def set_column(name: str, column: str, body: ColumnIn, ctx: Ctx = Depends(api_ct
     return _decide(ctx, name, perm, lambda s, ds: cat.do_set_column(
         s, ds, column, actor=ctx.actor, role=body.role, bounds=body.bounds, public_values=body.public_values,
         basis=body.basis))
+
+
+@router.post("/{name}/scan")
+def scan(name: str, ctx: Ctx = Depends(api_ctx)):
+    """Detect personal information per column and suggest a level (suggestions only)."""
+    rt = ctx.rt
+    return _decide(ctx, name, Perm.DATASET_METADATA,
+                   lambda s, ds: cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, ds, actor=ctx.actor))
+
+
+@router.get("/{name}/preview")
+def preview(name: str, limit: int = Query(20, ge=1, le=100), ctx: Ctx = Depends(api_ctx)):
+    """A masked preview, released through the egress gate (audited; the receipt names the event)."""
+    rt = ctx.rt
+    with rt.store.transaction() as s:
+        ds = _visible(ctx, s, name)
+        data, receipt = gate.release_preview(s, rt.keystore, rt.suite, rt.datasets, ds, principal=ctx.principal,
+                                             actor=ctx.actor, limit=limit)
+    return {**data, "receipt": receipt.as_dict()}
+
+
+@router.get("/{name}/stats")
+def stats(name: str, ctx: Ctx = Depends(api_ctx)):
+    """Per-column counts, released through the egress gate."""
+    rt = ctx.rt
+    with rt.store.transaction() as s:
+        ds = _visible(ctx, s, name)
+        data, receipt = gate.release_stats(s, rt.keystore, rt.suite, rt.datasets, ds, principal=ctx.principal,
+                                           actor=ctx.actor)
+    return {**data, "receipt": receipt.as_dict()}
