@@ -79,3 +79,44 @@ def test_r28_flag(client):
     assert r.status_code == 200 and r.json()["r28_reason"] == "law"
     bad = client.post("/api/v1/datasets/health_visits/r28", json={"reason": "whim"}, headers=token(client, "secadmin"))
     assert bad.status_code == 422 and bad.json()["code"] == "invalid_r28_reason"
+
+
+def test_filed_operator_uploads_a_gbk_csv_and_sees_pii_and_a_suggested_level(client):
+    from tests.factories import id_number
+
+    lines = [f"{n},{id_number()},{i}" for i, n in enumerate(["张三", "李四", "王五", "赵六", "陈静"] * 8)]
+    csv_bytes = ("姓名,身份证号,金额\n" + "\n".join(lines) + "\n").encode("gbk")
+    form = {"zone": "bj_comprehensive", "name": "uploaded", "provider": "北京市市场监督管理局", "title": "上传测试"}
+    op = token(client, "operator")
+    r = client.post("/api/v1/datasets", data=form, files={"file": ("人员.csv", csv_bytes, "text/csv")}, headers=op)
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert doc["source_encoding"] == "gb18030" and doc["level"] is None and doc["suggested_level"] == 3
+    assert {c["name"]: (c["pii"] or {}).get("type") for c in doc["columns"]}["身份证号"] == "resident_id"
+    r = client.post("/api/v1/datasets", data={**form, "name": "uploaded2"},
+                    files={"file": ("x.csv", csv_bytes, "text/csv")}, headers=token(client, "analyst"))
+    assert r.status_code == 403
+    bad = client.post("/api/v1/datasets", data={**form, "name": "bad"},
+                      files={"file": ("x.csv", b"a,b\n1,2\n3,4,5\n", "text/csv")}, headers=op)
+    assert bad.status_code == 422 and bad.json()["details"]["line"] == 3
+
+
+def test_preview_is_masked_audited_and_refused_under_r28(client):
+    prov = token(client, "provider")
+    r = client.get("/api/v1/datasets/social_insurance/preview?limit=5", headers=prov)
+    assert r.status_code == 200
+    body = r.json()
+    assert len(body["rows"]) == 5 and body["receipt"]["rows"] == 5 and body["receipt"]["event_id"] > 0
+    from pdzone.catalog.actions import find_dataset, load_table
+
+    rt = client.rt
+    with rt.store.sessions() as s:
+        real = set(load_table(s, rt.keystore, rt.suite, rt.datasets, find_dataset(s, "social_insurance"))
+                   .column("身份证号").to_pylist())
+    shown = {row["身份证号"] for row in body["rows"]}
+    assert not shown & real  # no raw ID number of level-3 data
+    assert client.get("/api/v1/datasets/social_insurance/preview", headers=token(client, "analyst")).status_code == 403
+    client.post("/api/v1/datasets/social_insurance/r28", json={"reason": "agreement"},
+                headers=token(client, "secadmin"))
+    r = client.get("/api/v1/datasets/social_insurance/preview", headers=prov)
+    assert r.status_code == 403 and r.json()["code"] == "r28_prohibited"

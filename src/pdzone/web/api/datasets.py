@@ -3,7 +3,11 @@ the egress gate."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+import shutil
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from pdzone.catalog import access
@@ -128,3 +132,26 @@ def stats(name: str, ctx: Ctx = Depends(api_ctx)):
         data, receipt = gate.release_stats(s, rt.keystore, rt.suite, rt.datasets, ds, principal=ctx.principal,
                                            actor=ctx.actor)
     return {**data, "receipt": receipt.as_dict()}
+
+
+@router.post("", status_code=201)
+def import_upload(file: UploadFile = File(...), zone: str = Form(max_length=64), name: str = Form(max_length=64),
+                  provider: str = Form(max_length=200), title: str | None = Form(None, max_length=200),
+                  level: int | None = Form(None, ge=1, le=4), basis: str = Form("", max_length=2000),
+                  privacy_unit: str | None = Form(None, max_length=200), ctx: Ctx = Depends(api_ctx)):
+    """Import a CSV (UTF-8 or GBK), Parquet or Excel file into a zone (filed operator staff)."""
+    rt = ctx.rt
+    with rt.store.sessions() as s:
+        access.check(s, ctx.principal, Perm.DATASET_IMPORT, zone)
+    suffix = Path(file.filename or "").suffix.lower()
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"upload{suffix}"
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out, length=1 << 20)
+        ds = cat.import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, path, name=name, zone_code=zone,
+                                provider=provider, actor=ctx.actor, title=title, level=level, basis=basis,
+                                privacy_unit=privacy_unit)
+    with rt.store.transaction() as s:
+        ds = cat.find_dataset(s, ds.name)
+        cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, ds, actor=ctx.actor)
+        return cq.dataset_json(s, ds)
