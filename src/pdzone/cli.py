@@ -303,13 +303,16 @@ def audit_export(output: Path = typer.Option(..., "-o", "--output"), zone: str |
 # --- datasets ------------------------------------------------------------------------------
 
 @dataset_app.command("import")
-def dataset_import(path: Path, zone: str = typer.Option(...), name: str = typer.Option(...),
+def dataset_import(path: Path | None = typer.Argument(None, help="A .csv, .parquet or .xlsx file"),
+                   zone: str = typer.Option(...), name: str = typer.Option(...),
                    provider: str = typer.Option(..., help="Provider department (name or USCC)"),
                    title: str | None = typer.Option(None), level: int | None = typer.Option(None),
                    basis: str = typer.Option("", help="Basis of the level, required with --level"),
                    privacy_unit: str | None = typer.Option(None, help="The column saying whose data a row is"),
+                   from_postgres: str | None = typer.Option(None, help="A department's PostgreSQL URL (with --table)"),
+                   table: str | None = typer.Option(None, help="schema.table to import with --from-postgres"),
                    as_json: bool = typer.Option(False, "--json")):
-    """Import a CSV (UTF-8 or GBK), Parquet or Excel file into a zone, encrypted at rest."""
+    """Import a CSV (UTF-8 or GBK), Parquet or Excel file, or a PostgreSQL table, into a zone, encrypted at rest."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pdzone.catalog import actions as cat
@@ -319,10 +322,11 @@ def dataset_import(path: Path, zone: str = typer.Option(...), name: str = typer.
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
                       transient=True) as progress:
-            progress.add_task(f"importing {path.name} → {name}", total=None)
+            progress.add_task(f"importing {path.name if path else table} → {name}", total=None)
             ds = cat.import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, path, name=name, zone_code=zone,
                                     provider=provider, actor=os_actor(), title=title, level=level, basis=basis,
-                                    privacy_unit=privacy_unit)
+                                    privacy_unit=privacy_unit,
+                                    postgres=(from_postgres, table or "") if from_postgres else None)
         rt.maintain_log()
         with rt.store.sessions() as s:
             doc = dataset_json(s, cat.find_dataset(s, ds.name))

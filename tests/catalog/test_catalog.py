@@ -182,3 +182,27 @@ def test_destroying_the_key_shreds_every_copy(rt, zone_setup, tmp_path):
 
     with pytest.raises(DecryptionError):  # the kept copy cannot be opened with any key the platform still has
         unseal(rt.suite, rt.suite.new_data_key(), kept, context={"dataset": ds.id, "version": 1})
+
+
+def test_import_a_table_of_a_departments_postgresql(rt, zone_setup, pg_server_url):
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(pg_server_url.replace("postgresql://", "postgresql+psycopg://"))
+    with eng.begin() as c:
+        c.execute(text("CREATE SCHEMA IF NOT EXISTS dept"))
+        c.execute(text('DROP TABLE IF EXISTS dept."people"'))
+        c.execute(text('CREATE TABLE dept.people ("姓名" text, "身份证号" text, "金额" numeric(10,2), "日期" date)'))
+        c.execute(text("INSERT INTO dept.people VALUES ('张三', '11010519900307123X', 12.50, '2024-01-02'),"
+                       " ('李四', '110105199003071000', 13.00, NULL)"))
+    eng.dispose()
+    ds = cat.import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, None, name="pg_people",
+                            zone_code="zone_a", provider="市场监管局", actor=os_actor(),
+                            postgres=(pg_server_url, "dept.people"))
+    with rt.store.sessions() as s:
+        doc = dataset_json(s, cat.find_dataset(s, "pg_people"))
+        t = cat.load_table(s, rt.keystore, rt.suite, rt.datasets, cat.find_dataset(s, "pg_people"))
+    assert doc["source_format"] == "postgresql" and doc["rows"] == 2 and ds.row_count == 2
+    assert t.column("身份证号").to_pylist() == ["11010519900307123X", "110105199003071000"]
+    with pytest.raises(Invalid):
+        cat.import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, None, name="pg_none", zone_code="zone_a",
+                           provider="市场监管局", actor=os_actor(), postgres=(pg_server_url, "dept.nope"))

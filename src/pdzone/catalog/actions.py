@@ -239,19 +239,28 @@ def data_key(session: Session, keystore: KeyStore, suite: CryptoSuite, ds: Datas
 
 
 def import_dataset(db: Store, keystore: KeyStore, suite: CryptoSuite, store: ds_storage.DatasetStorage,
-                   path: Path, *, name: str, zone_code: str, provider: str, actor: Actor, title: str | None = None,
-                   level: int | None = None, basis: str = "", privacy_unit: str | None = None) -> Dataset:
-    """Read the file, then import it in one transaction; a failure leaves no row and no file behind."""
-    from pdzone.catalog.importing import read_source
+                   path: Path | None, *, name: str, zone_code: str, provider: str, actor: Actor,
+                   title: str | None = None, level: int | None = None, basis: str = "",
+                   privacy_unit: str | None = None, postgres: tuple[str, str] | None = None) -> Dataset:
+    """Read the file (or a department's PostgreSQL table: `postgres=(url, table)`), then import it in one
+    transaction; a failure leaves no row and no file behind."""
+    from pdzone.catalog.importing import read_postgres, read_source
     from pdzone.identity.actions import find_org
 
     check_name(name)
-    src = read_source(path)
+    if postgres is not None:
+        src = read_postgres(*postgres)
+        source_label = f"postgresql:{postgres[1]}"
+    elif path is not None:
+        src = read_source(path)
+        source_label = path.name
+    else:
+        raise Invalid("须指定文件或 PostgreSQL 表", "give a file or a PostgreSQL table", code="file_not_found")
     made: list[int] = []
     try:
         with db.transaction() as s:
             ds = do_import(s, keystore, suite, store, src, name=name, zone_code=zone_code,
-                           provider=find_org(s, provider), title=title, source_name=path.name, actor=actor,
+                           provider=find_org(s, provider), title=title, source_name=source_label, actor=actor,
                            level=level, basis=basis, privacy_unit=privacy_unit, written=made)
         return ds
     except BaseException:
