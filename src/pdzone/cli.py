@@ -426,6 +426,33 @@ def dataset_column(name: str, column: str, role: str | None = typer.Option(None)
     _emit(_write(do), as_json)
 
 
+@dataset_app.command("describe")
+def dataset_describe(name: str, title: str | None = typer.Option(None), title_en: str | None = typer.Option(None),
+                     description: str | None = typer.Option(None), sector: str | None = typer.Option(None),
+                     frequency: str | None = typer.Option(None), source_system: str | None = typer.Option(None),
+                     time_coverage: str | None = typer.Option(None), space_coverage: str | None = typer.Option(None),
+                     as_json: bool = typer.Option(False, "--json")):
+    """Edit a dataset's descriptive metadata (R-21.4)."""
+    from pdzone.catalog import actions as cat
+    from pdzone.catalog.queries import summary_json
+
+    _emit(_write(lambda s, rt: summary_json(s, cat.do_edit_metadata(
+        s, cat.find_dataset(s, name), actor=os_actor(), title_zh=title, title_en=title_en, description=description,
+        sector=sector, update_frequency=frequency, source_system=source_system, time_coverage=time_coverage,
+        space_coverage=space_coverage))), as_json)
+
+
+@dataset_app.command("link")
+def dataset_link(name: str, derived_from: str = typer.Option(..., "--from", help="The dataset it derives from"),
+                 note: str = typer.Option("")):
+    """Record lineage: NAME was derived from another dataset."""
+    from pdzone.catalog import actions as cat
+
+    _write(lambda s, rt: cat.do_link(s, cat.find_dataset(s, name), cat.find_dataset(s, derived_from), note=note,
+                                     actor=os_actor()))
+    out.print(f"{name} ← {derived_from}", markup=False)
+
+
 @dataset_app.command("flag")
 def dataset_flag(name: str, r28: str = typer.Option(..., "--r28", help="national_security, public_interest, "
                                                                        "agreement or law"),

@@ -206,3 +206,23 @@ def test_import_a_table_of_a_departments_postgresql(rt, zone_setup, pg_server_ur
     with pytest.raises(Invalid):
         cat.import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, None, name="pg_none", zone_code="zone_a",
                            provider="市场监管局", actor=os_actor(), postgres=(pg_server_url, "dept.nope"))
+
+
+def test_metadata_and_lineage(rt, zone_setup, tmp_path):
+    _import(rt, write_csv(tmp_path / "a.csv"), name="raw_people")
+    _import(rt, write_csv(tmp_path / "b.csv"), name="clean_people")
+    with rt.store.transaction() as s:
+        raw, clean = cat.find_dataset(s, "raw_people"), cat.find_dataset(s, "clean_people")
+        cat.do_edit_metadata(s, clean, actor=os_actor(), title_en="People", sector="social_security",
+                             update_frequency="monthly", columns={"金额": {"unit": "元", "description": "缴费额"}})
+        with pytest.raises(Invalid):
+            cat.do_edit_metadata(s, clean, actor=os_actor(), sector="gossip")
+        cat.do_link(s, clean, raw, note="清洗去重", actor=os_actor())
+        with pytest.raises(Invalid):
+            cat.do_link(s, raw, clean, actor=os_actor())  # a cycle
+    with rt.store.sessions() as s:
+        doc = dataset_json(s, cat.find_dataset(s, "clean_people"))
+        raw_doc = dataset_json(s, cat.find_dataset(s, "raw_people"))
+    assert doc["sector"] == "social_security" and doc["title_en"] == "People"
+    assert next(c for c in doc["columns"] if c["name"] == "金额")["unit"] == "元"
+    assert doc["lineage"]["derived_from"] == ["raw_people"] and raw_doc["lineage"]["products"] == ["clean_people"]

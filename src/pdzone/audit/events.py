@@ -51,6 +51,8 @@ class Action(StrEnum):
     DATASET_FLAG_R28 = "catalog.dataset.flag_r28"
     DATASET_COLUMN = "catalog.dataset.column"
     DATASET_DESTROY = "catalog.dataset.destroy"
+    DATASET_METADATA = "catalog.dataset.metadata"
+    DATASET_LINEAGE = "catalog.dataset.lineage"
     SYSTEM_DEMO_SEED = "system.demo.seed"
 
 

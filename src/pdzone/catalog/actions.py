@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from pdzone.audit.events import Action, Actor, record
 from pdzone.catalog.importing import Source
-from pdzone.catalog.models import Dataset, DatasetColumn, DatasetKey, DatasetVersion, Decision
+from pdzone.catalog.models import Dataset, DatasetColumn, DatasetKey, DatasetVersion, Decision, Lineage
 from pdzone.crypto import CryptoSuite, KeyStore
 from pdzone.dataplane import storage as ds_storage
 from pdzone.db import Store, utcnow
@@ -302,3 +302,59 @@ def do_scan(session: Session, keystore: KeyStore, suite: CryptoSuite, store: ds_
            zone=ds.zone_code, details={"suggested_level": suggestion.level, "sampled": any(f.sampled for f in findings),
                                        "types": {c.name: c.pii_type for c in cols if c.pii_type}})
     return findings
+
+
+METADATA_FIELDS = ("title_zh", "title_en", "description", "source_system", "sector", "update_frequency",
+                   "time_coverage", "space_coverage")
+FREQUENCIES = ("realtime", "daily", "weekly", "monthly", "quarterly", "yearly", "irregular", "once")
+
+
+def do_edit_metadata(session: Session, ds: Dataset, *, actor: Actor, columns: dict[str, dict] | None = None,
+                     **fields: str | None) -> Dataset:
+    """Describe a dataset (operator staff): titles, description, sector, frequency, coverage, column notes."""
+    unknown = set(fields) - set(METADATA_FIELDS)
+    if unknown:
+        raise Invalid(f"未知的元数据字段：{', '.join(sorted(unknown))}", f"unknown metadata fields: {sorted(unknown)}",
+                      code="invalid_metadata")
+    changes = {k: v for k, v in fields.items() if v is not None}
+    if changes.get("sector") and changes["sector"] not in SECTORS:
+        raise Invalid("行业须为第二十六条所列领域之一", "the sector must be one of the R-26 sectors",
+                      code="invalid_metadata", details={"allowed": list(SECTORS)})
+    if changes.get("update_frequency") and changes["update_frequency"] not in FREQUENCIES:
+        raise Invalid("更新频率无效", "invalid update frequency", code="invalid_metadata",
+                      details={"allowed": list(FREQUENCIES)})
+    if "title_zh" in changes and not (changes["title_zh"] or "").strip():
+        raise Invalid("中文标题不能为空", "the Chinese title cannot be empty", code="invalid_metadata")
+    for k, v in changes.items():
+        setattr(ds, k, v.strip() if isinstance(v, str) else v)
+    for name, notes in (columns or {}).items():
+        col = _column(session, ds, name)
+        for k in ("description", "unit"):
+            if notes.get(k) is not None:
+                setattr(col, k, str(notes[k]).strip()[:2000])
+        changes[f"column:{name}"] = {k: notes.get(k) for k in ("description", "unit") if notes.get(k) is not None}
+    if not changes:
+        raise Invalid("未给出任何更改", "nothing to change", code="nothing_to_change")
+    ds.updated_at = utcnow()
+    record(session, actor=actor, action=Action.DATASET_METADATA, target_type="dataset", target_id=ds.name,
+           zone=ds.zone_code, details=changes)
+    return ds
+
+
+def do_link(session: Session, ds: Dataset, derived_from: Dataset, *, note: str = "", actor: Actor) -> Lineage:
+    """Lineage (血缘): `ds` was derived from `derived_from` (a product, a cleaned version, a join)."""
+    if ds.id == derived_from.id:
+        raise Invalid("数据集不能源自自身", "a dataset cannot derive from itself", code="invalid_lineage")
+    seen, frontier = set(), [derived_from.id]
+    while frontier:  # refuse cycles
+        cur = frontier.pop()
+        if cur == ds.id:
+            raise Invalid("血缘关系不能成环", "lineage cannot form a cycle", code="invalid_lineage")
+        if cur not in seen:
+            seen.add(cur)
+            frontier += session.scalars(select(Lineage.derived_from_id).where(Lineage.dataset_id == cur)).all()
+    link = Lineage(dataset_id=ds.id, derived_from_id=derived_from.id, note=note.strip(), created_at=utcnow())
+    session.add(link)
+    record(session, actor=actor, action=Action.DATASET_LINEAGE, target_type="dataset", target_id=ds.name,
+           zone=ds.zone_code, details={"derived_from": derived_from.name, "note": note.strip()})
+    return link

@@ -155,3 +155,36 @@ def import_upload(file: UploadFile = File(...), zone: str = Form(max_length=64),
         ds = cat.find_dataset(s, ds.name)
         cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, ds, actor=ctx.actor)
         return cq.dataset_json(s, ds)
+
+
+class MetadataIn(BaseModel):
+    title_zh: str | None = Field(default=None, max_length=200)
+    title_en: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    source_system: str | None = Field(default=None, max_length=200)
+    sector: str | None = Field(default=None, max_length=30)
+    update_frequency: str | None = Field(default=None, max_length=30)
+    time_coverage: str | None = Field(default=None, max_length=100)
+    space_coverage: str | None = Field(default=None, max_length=100)
+    columns: dict[str, dict[str, str]] | None = Field(default=None, max_length=500)
+
+
+@router.patch("/{name}")
+def edit_metadata(name: str, body: MetadataIn, ctx: Ctx = Depends(api_ctx)):
+    """Describe a dataset (filed operator staff)."""
+    fields = body.model_dump(exclude={"columns"})
+    return _decide(ctx, name, Perm.DATASET_METADATA,
+                   lambda s, ds: cat.do_edit_metadata(s, ds, actor=ctx.actor, columns=body.columns, **fields))
+
+
+class LinkIn(BaseModel):
+    derived_from: str = Field(max_length=64)
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("/{name}/lineage", status_code=201)
+def link(name: str, body: LinkIn, ctx: Ctx = Depends(api_ctx)):
+    """Record that this dataset derives from another (lineage)."""
+    def do(s, ds):
+        cat.do_link(s, ds, _visible(ctx, s, body.derived_from), note=body.note, actor=ctx.actor)
+    return _decide(ctx, name, Perm.DATASET_METADATA, do)
