@@ -87,3 +87,8 @@ def test_generated_passphrase_goes_to_the_data_dir_with_mode_0600(tmp_path):
     ks.secret("x")
     assert (tmp_path / "keystore.pass").stat().st_mode & 0o777 == 0o600
     assert open_keystore(Settings(data_dir=tmp_path)).secret("x") == ks.secret("x")
+
+
+def test_keystore_made_under_one_suite_opens_under_the_other(tmp_path):
+    secret = LocalKeyStore(tmp_path, b"pw", "gm").secret("x")
+    assert LocalKeyStore(tmp_path, b"pw", "intl").secret("x") == secret

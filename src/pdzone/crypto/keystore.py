@@ -80,8 +80,9 @@ class LocalKeyStore(KeyStore):
 
     def _key(self, doc: dict) -> bytes:
         if self._kek is None:
-            kdf = Scrypt(salt=base64.b64decode(doc["salt"]), length=self._suite.data_key_len,
-                         n=2**14, r=8, p=1)
+            # The file's own cipher decides the key size: a store made under one suite opens under the other.
+            length = get_suite("gm" if doc.get("cipher") == "sm4-gcm" else "intl").data_key_len
+            kdf = Scrypt(salt=base64.b64decode(doc["salt"]), length=length, n=2**14, r=8, p=1)
             self._kek = kdf.derive(self._passphrase)
         return self._kek
 
