@@ -20,6 +20,7 @@ from pdzone.protect.masking import (
     DEFAULTS,
     PARAMS,
     PII_TYPES,
+    RAW_PASSING,
     ColumnPolicy,
     MaskOp,
     Pseudonymizer,
@@ -156,7 +157,9 @@ def test_defaults_follow_the_documented_table():
 def test_every_default_passes_its_own_check_and_keeps_nothing_raw_above_level_1(pii, level):
     policy = default_policy(pii, level)
     assert check_policy(policy, pii_type=pii, level=level) is policy
-    if pii is not None or level > 1:
+    if pii is not None:
+        assert policy.op not in RAW_PASSING
+    if level > 1:
         assert policy.op is not MaskOp.KEEP
 
 
@@ -174,9 +177,15 @@ def test_levels_are_1_to_4(level):
     assert e.value.code == "invalid_level"
 
 
-def test_keep_is_refused_on_pii_and_above_level_1_unless_released():
-    with pytest.raises(Invalid, match="cannot be kept raw"):
-        check_policy(P(op="keep", released=True), pii_type="mobile", level=1)
+@pytest.mark.parametrize("policy", [P(op="keep", released=True), P(op="suppress"), P(op="top_code", cap=40),
+                                    P(op="bottom_code", floor=116)])
+def test_operators_that_pass_raw_values_are_refused_on_pii(policy):
+    with pytest.raises(Invalid, match="lets values out unchanged"):
+        check_policy(policy, pii_type="coordinates", level=1)
+    assert check_policy(policy, pii_type=None, level=1) is policy
+
+
+def test_keep_is_refused_above_level_1_unless_released():
     with pytest.raises(Invalid, match="explicitly released"):
         check_policy(P(op="keep"), pii_type=None, level=2)
     assert check_policy(P(op="keep", released=True), pii_type=None, level=3).released
@@ -354,18 +363,19 @@ def test_pseudonym_format_and_determinism():
     assert p.key_id == Pseudonymizer(KEY, "gm").key_id != Pseudonymizer(bytes(32), "gm").key_id
 
 
-def test_pseudonyms_of_arrow_inputs_batches_and_the_cache(monkeypatch):
+@pytest.mark.parametrize("distinct", [3, 7])  # 3 of 8 per batch: deduplicated throughout; 7: plain after one
+def test_pseudonyms_of_arrow_inputs_batches_and_the_cache(monkeypatch, distinct):
     p = Pseudonymizer(KEY, "gm")
-    want = [hmac_token("gm", KEY, str(i % 7)) for i in range(50)]
+    want = [None if i % 5 == 0 else hmac_token("gm", KEY, str(i % distinct)) for i in range(50)]
     monkeypatch.setattr(pseudonym_module, "_BATCH", 8)
-    monkeypatch.setattr(pseudonym_module, "_CACHE_LIMIT", 3)
-    assert p.pseudonym(pa.array([i % 7 for i in range(50)])).to_pylist() == want
-    assert p.pseudonym(pa.chunked_array([[str(i % 7) for i in range(20)], [str(i % 7) for i in range(20, 50)]])) \
-        .to_pylist() == want
-    assert p.pseudonym(pa.array([str(i % 7) for i in range(50)], pa.large_string()).dictionary_encode()) \
-        .to_pylist() == want
+    monkeypatch.setattr(pseudonym_module, "_CACHE_LIMIT", 2)
+    texts = [None if i % 5 == 0 else str(i % distinct) for i in range(50)]
+    assert p.pseudonym(texts).to_pylist() == want
+    assert p.pseudonym(pa.array([None if i % 5 == 0 else i % distinct for i in range(50)])).to_pylist() == want
+    assert p.pseudonym(pa.chunked_array([texts[:20], texts[20:]])).to_pylist() == want
+    assert p.pseudonym(pa.array(texts, pa.large_string()).dictionary_encode()).to_pylist() == want
     assert p.pseudonym(pa.array([b"\xff\x00"], pa.binary())).to_pylist() == [p.mac(b"\xff\x00")[:16].hex()]
-    assert p.pseudonym([]).to_pylist() == []
+    assert p.pseudonym([]).to_pylist() == [] and p.pseudonym([None, None]).to_pylist() == [None, None]
     with pytest.raises(Invalid):
         p.pseudonym(pa.array([1.5]))
     with pytest.raises(Invalid):

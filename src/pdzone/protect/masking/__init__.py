@@ -2,7 +2,8 @@
 
 - :class:`ColumnPolicy` / :class:`MaskOp`: what happens to a column (stored as JSON per dataset column);
   :func:`default_policy` / :func:`default_policies`: defaults by detected PII type and level 1-4;
-  :func:`check_policy`: refuses a ``keep`` where raw values must not leave.
+  :func:`check_policy`: refuses operators that pass raw values (``keep``, ``suppress``, coding) on personal
+  data, and ``keep`` above level 1 unless released.
 - :func:`sql_expression`: the operator as a DuckDB expression, so it runs inside the engine.
 - :class:`Pseudonymizer` / :func:`pseudonym_key`: keyed pseudonyms (HMAC-SM3 / HMAC-SHA256), per zone and recipient,
   computed vectorized on the engine's Arrow output (the engine has no SM3).
@@ -15,6 +16,7 @@ from pdzone.protect.masking.policy import (
     DEFAULTS,
     PARAMS,
     PII_TYPES,
+    RAW_PASSING,
     ColumnPolicy,
     MaskOp,
     check_policy,
@@ -29,6 +31,7 @@ __all__ = [
     "DEFAULTS",
     "PARAMS",
     "PII_TYPES",
+    "RAW_PASSING",
     "TOKEN_BYTES",
     "ColumnPolicy",
     "MaskOp",

@@ -105,7 +105,7 @@ class ColumnPolicy(BaseModel):
       above level 1 (see :func:`check_policy`).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     op: MaskOp
     keep_first: _Small = 0
@@ -161,7 +161,7 @@ class ColumnPolicy(BaseModel):
     def _only_own_params(self, handler: Any) -> dict[str, Any]:
         data = handler(self)
         own = PARAMS[self.op]
-        return {k: v for k, v in data.items() if k == "op" or k in own}
+        return {k: v for k, v in data.items() if k == "op" or (k in own and v is not None)}
 
 
 _DEFAULTS = {name: f.default for name, f in ColumnPolicy.model_fields.items() if name != "op"}
@@ -217,21 +217,27 @@ def default_policy(pii_type: str | None, level: int) -> ColumnPolicy:
     return pair[0] if level == 1 else pair[1]
 
 
-def check_policy(policy: ColumnPolicy, *, pii_type: str | None, level: int) -> ColumnPolicy:
-    """Refuse a policy that would let a column out raw where it must not be.
+#: Operators that return some values unchanged: ``keep`` all of them, ``suppress`` the frequent ones, the codings
+#: those inside the bounds. None of them may touch a column detected as personal data.
+RAW_PASSING = frozenset({MaskOp.KEEP, MaskOp.SUPPRESS, MaskOp.TOP_CODE, MaskOp.BOTTOM_CODE})
 
-    ``keep`` is refused on any column detected as personal data, at every level, and on data above level 1
-    unless the policy says ``released=True`` (a deliberate release of a non-identifying column, which the caller
-    records in the audit log). Every other operator is accepted: they never return the raw value.
+
+def check_policy(policy: ColumnPolicy, *, pii_type: str | None, level: int) -> ColumnPolicy:
+    """Refuse a policy that would let raw values out where they must not go.
+
+    An operator of :data:`RAW_PASSING` is refused on any column detected as personal data, at every level (a
+    common name would pass ``suppress``, a coordinate inside the bounds a coding). ``keep`` is refused on data
+    above level 1 unless the policy says ``released=True``: a deliberate release of a non-identifying column,
+    which the caller records in the audit log. The other operators never return a raw value and are accepted.
     """
     _check_level(level)
-    if policy.op is MaskOp.KEEP:
-        if pii_type is not None:
-            raise _bad(f"识别为个人信息（{pii_type}）的列不能原样输出", f"a {pii_type} column cannot be kept raw",
-                       pii_type=pii_type)
-        if level > 1 and not policy.released:
-            raise _bad("2 级及以上数据的列须脱敏，除非明确放行（released）",
-                       "columns of data above level 1 are masked unless explicitly released", level=level)
+    if policy.op in RAW_PASSING and pii_type is not None:
+        raise _bad(f"识别为个人信息（{pii_type}）的列不能使用会原样输出部分值的操作 {policy.op.value}",
+                   f"a {pii_type} column cannot use {policy.op.value}, which lets values out unchanged",
+                   pii_type=pii_type, op=policy.op.value)
+    if policy.op is MaskOp.KEEP and level > 1 and not policy.released:
+        raise _bad("2 级及以上数据的列须脱敏，除非明确放行（released）",
+                   "columns of data above level 1 are masked unless explicitly released", level=level)
     return policy
 
 
