@@ -226,3 +226,9 @@ def test_metadata_and_lineage(rt, zone_setup, tmp_path):
     assert doc["sector"] == "social_security" and doc["title_en"] == "People"
     assert next(c for c in doc["columns"] if c["name"] == "金额")["unit"] == "元"
     assert doc["lineage"]["derived_from"] == ["raw_people"] and raw_doc["lineage"]["products"] == ["clean_people"]
+
+
+def test_reserved_names_are_refused():
+    for name in ("import", "pending"):
+        with pytest.raises(Invalid):
+            cat.check_name(name)

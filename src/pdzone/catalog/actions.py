@@ -50,7 +50,12 @@ SECTORS = ("credit", "transport", "medical", "health", "employment", "social_sec
            "statistics", "meteorology", "enterprise_registration")  # R-26 priority sectors
 
 
+_RESERVED = frozenset({"import", "pending", "new", "search"})  # console and API paths beside /catalog/{name}
+
+
 def check_name(name: str) -> str:
+    if name in _RESERVED:
+        raise Invalid(f"数据集名 {name} 为保留字", f"the dataset name {name} is reserved", code="invalid_dataset_name")
     if not _NAME.match(name or ""):
         raise Invalid("数据集名须为小写字母开头的小写字母、数字或下划线（最多 64 位）",
                       "a dataset name is [a-z][a-z0-9_]*, at most 64 characters", code="invalid_dataset_name")

@@ -80,7 +80,10 @@ def make_engine(url: str, **kw) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            conn.exec_driver_sql("BEGIN")
+            # Write transactions take the write lock up front: a deferred transaction that reads, then
+            # writes after another connection committed fails at once under WAL (SQLITE_BUSY_SNAPSHOT),
+            # whatever the busy timeout.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("pdzone_write") else "BEGIN")
 
         return engine
     kw.setdefault("pool_size", 10)
@@ -105,6 +108,8 @@ class Store:
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits once at the end, or rolls back whole on any error."""
         with self.sessions() as session, session.begin():
+            if self.dialect == "sqlite":
+                session.connection(execution_options={"pdzone_write": True})
             yield session
 
     def dispose(self) -> None:
