@@ -251,6 +251,302 @@ MESSAGES: dict[str, tuple[str, str]] = {
                       "tree (RFC 9162)."),
     "field.seq": ("事件序号", "Event seq"),
     "btn.download": ("下载", "Download"),
+    # --- catalog (数据目录) ------------------------------------------------------------------
+    "nav.catalog": ("数据目录", "Catalog"),
+    "task.catalog": ("浏览数据目录", "Browse the data catalog"),
+    "task.import": ("导入数据集", "Import a dataset"),
+    "home.pending": ("待决定事项", "Decisions waiting for you"),
+    "home.pending_none": ("您提供的数据集目前没有待确认的级别。", "No dataset of yours is waiting for a level "
+                          "decision."),
+    "home.pending_all": ("查看全部待决定事项", "See all pending decisions"),
+    "catalog.title": ("数据目录", "Data catalog"),
+    "catalog.intro": ("目录只展示元数据。数据本身不出域，只能经出口关口以脱敏预览等形式使用。",
+                      "The catalog shows metadata only. The data itself never leaves the zone; it is used only "
+                      "through the egress gate, for example as a masked preview."),
+    "catalog.search": ("搜索", "Search"),
+    "catalog.search_label": ("关键词（名称、标题、说明）", "Keywords (name, title, description)"),
+    "catalog.search_btn": ("搜索", "Search"),
+    "catalog.facets": ("筛选", "Refine"),
+    "catalog.facet.zone": ("专区", "Zone"),
+    "catalog.facet.sector": ("领域", "Sector"),
+    "catalog.facet.level": ("级别", "Level"),
+    "catalog.facet.provider": ("数据提供部门", "Provider"),
+    "catalog.clear": ("清除筛选", "Clear filters"),
+    "catalog.count": ("共 {n} 个数据集", "{n} datasets"),
+    "catalog.empty": ("没有符合条件的数据集。", "No dataset matches."),
+    "catalog.no_sector": ("未填写领域", "No sector given"),
+    "catalog.import": ("导入数据集", "Import a dataset"),
+    "catalog.pending_link": ("待决定事项", "Pending decisions"),
+    "catalog.rows": ("{n} 行", "{n} rows"),
+    "catalog.pending_badge": ("待确认级别", "level to confirm"),
+    "catalog.suggested_short": ("建议 {n} 级", "suggested: level {n}"),
+    "catalog.remove_filter": ("取消此筛选", "remove this filter"),
+    "level.n": ("{n} 级", "Level {n}"),
+    "level.unconfirmed": ("未定级", "Not yet confirmed"),
+    "r28.badge": ("不得开放运营", "Not for operation (R-28)"),
+    "r28.national_security": ("危害国家安全", "would endanger national security"),
+    "r28.public_interest": ("损害公共利益", "would harm the public interest"),
+    "r28.agreement": ("获取协议约定不得开放运营", "the acquisition agreement forbids operation"),
+    "r28.law": ("法律法规规定不得开放运营", "laws or regulations forbid operation"),
+    # --- pending decisions ----------------------------------------------------------------
+    "pending.title": ("待决定事项", "Pending decisions"),
+    "pending.intro": ("以下数据集的级别尚未确认，或依数据得出的建议级别与已确认级别不一致，"
+                      "须由数据提供部门（本单位数据）或安全管理员作出决定。",
+                      "These datasets have no confirmed level yet, or the level suggested from their data differs "
+                      "from the confirmed one. The provider (for its own data) or the security administrator "
+                      "decides."),
+    "pending.none": ("目前没有待决定事项。", "Nothing is waiting for a decision."),
+    "pending.unconfirmed": ("尚未确认级别（建议 {s}）", "Level not yet confirmed (suggested: {s})"),
+    "pending.differs": ("建议 {s} 级，与已确认的 {l} 级不一致", "Suggested level {s} differs from the confirmed "
+                        "level {l}"),
+    "pending.decide": ("去决定", "Decide"),
+    # --- dataset page ---------------------------------------------------------------------
+    "dataset.back": ("返回数据目录", "Back to the catalog"),
+    "dataset.meta": ("基本信息", "About this dataset"),
+    "dataset.name": ("数据集名", "Dataset name"),
+    "dataset.title_en": ("英文标题", "English title"),
+    "dataset.description": ("说明", "Description"),
+    "dataset.provider": ("数据提供部门", "Provider"),
+    "dataset.zone": ("专区", "Zone"),
+    "dataset.sector": ("领域", "Sector"),
+    "dataset.rows": ("行数", "Rows"),
+    "dataset.version": ("当前版本", "Current version"),
+    "dataset.source_format": ("来源文件格式", "Source format"),
+    "dataset.source_encoding": ("来源文件编码", "Source encoding"),
+    "dataset.encryption": ("静态加密", "Encryption at rest"),
+    "dataset.destroyed": ("数据已销毁（数据密钥已删除）", "data destroyed (its data key was deleted)"),
+    "dataset.privacy_unit": ("隐私单元列", "Privacy-unit column"),
+    "dataset.source_system": ("来源系统", "Source system"),
+    "dataset.update_frequency": ("更新频率", "Update frequency"),
+    "dataset.coverage": ("时间 / 空间范围", "Time / space coverage"),
+    "dataset.updated": ("最近更新", "Last updated"),
+    "dataset.level": ("数据级别", "Level"),
+    "dataset.confirmed": ("已确认级别", "Confirmed level"),
+    "dataset.basis": ("定级依据", "Basis"),
+    "dataset.set_by": ("决定人", "Decided by"),
+    "dataset.not_confirmed": ("尚未确认。未确认级别的数据按 4 级（最严格）规则处理。",
+                              "Not confirmed yet. Until a person confirms a level, the data is treated as "
+                              "level 4 (the strictest rules)."),
+    "dataset.suggested": ("建议级别", "Suggested level"),
+    "dataset.suggestion_note": ("建议，须人工确认：此建议由系统依据数据内容（识别出的个人信息）得出，不会自动生效；"
+                                "级别须由数据提供部门（本单位数据）或安全管理员确认。",
+                                "A suggestion that a person must confirm: it is derived from the data (the "
+                                "personal information detected) and never applies by itself; the provider (own "
+                                "data) or the security administrator confirms the level."),
+    "dataset.no_suggestion": ("尚未识别，暂无建议级别。", "Not scanned yet: no suggested level."),
+    "dataset.reasons": ("建议理由", "Why"),
+    "dataset.no_reasons": ("未识别出个人信息。", "No personal information was detected."),
+    "dataset.differs": ("建议级别与已确认级别不一致，请复核。", "The suggested level differs from the confirmed "
+                        "level: please review."),
+    "dataset.effective": ("出口关口按 {n} 级规则放行。", "The egress gate applies the rules of level {n}."),
+    "dataset.r28_title": ("第二十八条（不得开放运营）", "R-28 (not for operation)"),
+    "dataset.r28_flagged": ("该数据集已依第二十八条标记为不得开放运营：{reason}。", "This dataset is flagged under "
+                            "R-28 and may not be put into operation: {reason}."),
+    "dataset.r28_note": ("说明：{note}", "Note: {note}"),
+    "dataset.r28_clear": ("未标记。", "Not flagged."),
+    "dataset.schema": ("字段与个人信息识别", "Columns and detected personal information"),
+    "dataset.schema_note": ("个人信息类型为系统识别的建议；匹配率为抽样中符合该类型的比例，"
+                            "置信度为综合列名与取值的判断。“脱敏策略”是出口关口对该列实际执行的规则。",
+                            "Detected types are suggestions: the match rate is the share of sampled values that "
+                            "fit the type, the confidence combines column name and values. The masking policy is "
+                            "what the egress gate applies to the column."),
+    "col.column": ("列名", "Column"),
+    "col.type": ("数据类型", "Type"),
+    "col.pii": ("个人信息类型", "Personal information"),
+    "col.match_rate": ("匹配率", "Match rate"),
+    "col.confidence": ("置信度", "Confidence"),
+    "col.role": ("列角色", "Role"),
+    "col.bounds": ("取值边界", "Bounds"),
+    "col.public_values": ("公开取值", "Public values"),
+    "col.policy": ("脱敏策略", "Masking policy"),
+    "dataset.not_pii": ("未识别", "none detected"),
+    "dataset.n_values": ("共 {n} 个", "{n} values"),
+    "dataset.policy_error": ("脱敏策略无法生效：{msg}", "The masking policy cannot apply: {msg}"),
+    "dataset.lineage": ("数据血缘", "Lineage"),
+    "dataset.lineage_note": ("图中显示本数据集、其来源数据集和由其加工的产品。", "The chart shows this dataset, the "
+                             "datasets it was derived from, and the products made from it."),
+    "dataset.lineage_none": ("尚无登记的来源或产品。", "No sources or products are recorded."),
+    "dataset.lineage_sources": ("来源：{names}", "Derived from: {names}"),
+    "dataset.lineage_products": ("产品：{names}", "Products: {names}"),
+    "lineage.self": ("本数据集", "this dataset"),
+    "lineage.source": ("来源", "source"),
+    "lineage.product": ("产品", "product"),
+    "dataset.versions": ("版本记录", "Versions"),
+    "col.version": ("版本", "Version"),
+    "col.rows": ("行数", "Rows"),
+    "col.digest": ("摘要", "Digest"),
+    "col.source": ("来源文件", "Source file"),
+    "col.created": ("导入时间 / 操作人", "Imported at / by"),
+    "dataset.decisions": ("决定记录", "Decisions"),
+    "col.decision": ("事项", "Decision"),
+    "col.value": ("内容", "Value"),
+    "col.basis": ("依据", "Basis"),
+    "col.by": ("决定人 / 时间", "By / at"),
+    "decision.level": ("定级", "level"),
+    "decision.r28": ("第二十八条标记", "R-28 flag"),
+    "decision.role": ("列角色", "column role"),
+    "decision.bounds": ("取值边界", "bounds"),
+    "decision.public_values": ("公开取值", "public values"),
+    "dataset.data_derived": ("依数据得出", "derived from the data"),
+    # --- decisions (forms) ----------------------------------------------------------------
+    "decide.title": ("作出决定", "Decide"),
+    "decide.level": ("确认级别", "Confirm the level"),
+    "decide.level_hint": ("确认后即成为该数据集的级别规则，并记入操作日志。", "Once confirmed, the level is the "
+                          "dataset's rule; the decision is recorded in the operation log."),
+    "field.level": ("级别", "Level"),
+    "field.choose": ("请选择", "Choose"),
+    "field.basis": ("依据（必填）", "Basis (required)"),
+    "field.basis_optional": ("依据", "Basis"),
+    "btn.confirm_level": ("确认级别", "Confirm level"),
+    "decide.r28": ("标记为不得开放运营（第二十八条）", "Flag as not for operation (R-28)"),
+    "field.r28_reason": ("事由", "Reason"),
+    "field.note": ("说明", "Note"),
+    "btn.flag_r28": ("标记", "Flag"),
+    "decide.role": ("设定列角色", "Set a column's role"),
+    "decide.bounds": ("取值边界与公开取值", "Bounds and public values"),
+    "decide.bounds_hint": ("边界和公开取值须来自政策或公开代码表（如 GB/T 2260），不得取自数据本身。",
+                           "Bounds and public values must come from policy or public code lists (such as "
+                           "GB/T 2260), never from the data itself."),
+    "field.column": ("列", "Column"),
+    "field.role_col": ("角色", "Role"),
+    "field.bounds_lo": ("下界", "Lower bound"),
+    "field.bounds_hi": ("上界", "Upper bound"),
+    "field.public_values": ("公开取值（每行一个）", "Public values (one per line)"),
+    "btn.save": ("保存", "Save"),
+    "decide.scan": ("重新识别个人信息", "Scan for personal information again"),
+    "decide.scan_hint": ("重新识别各列的个人信息类型并给出建议级别（仅为建议）。", "Detect each column's personal "
+                         "information again and suggest a level (suggestions only)."),
+    "btn.scan": ("重新识别", "Scan again"),
+    "decide.none": ("您可以查阅该数据集；级别等决定由数据提供部门（本单位数据）或安全管理员作出。",
+                    "You may read this dataset; levels and other decisions are made by the provider (own data) "
+                    "or the security administrator."),
+    "dataset.err.bounds": ("边界须为数字，且上下界须同时填写", "bounds are numbers, and both must be given"),
+    "ok.level_set": ("级别已确认，并已记入操作日志。", "The level was confirmed and recorded."),
+    "ok.r28_flagged": ("已标记为不得开放运营。", "The dataset was flagged under R-28."),
+    "ok.column_set": ("列的决定已保存。", "The column decision was saved."),
+    "ok.scanned": ("已重新识别个人信息，建议级别已更新（仅为建议）。", "Scanned again; the suggested level was "
+                   "updated (a suggestion only)."),
+    "ok.imported": ("数据集已导入并加密保存，个人信息识别已完成。下一步：核对识别结果并确认级别。",
+                    "The dataset was imported and sealed, and scanned for personal information. Next: check what "
+                    "was detected and confirm the level."),
+    "ok.imported_unscanned": ("数据集已导入，但个人信息识别未完成，请在本页重新识别。", "The dataset was imported, "
+                              "but the scan did not finish: scan it again on this page."),
+    # --- masked preview -------------------------------------------------------------------
+    "preview.title": ("脱敏预览", "Masked preview"),
+    "preview.intro": ("预览经出口关口放行：每列按其脱敏策略处理，放行记入操作日志并生成回执。",
+                      "The preview passes the egress gate: every column is masked under its policy, and the release "
+                      "is recorded in the operation log with a receipt."),
+    "preview.who": ("仅数据提供部门（本单位数据）和已备案的数据加工处理人员可以预览。",
+                    "Only the provider (own data) and filed operator staff may preview."),
+    "preview.btn": ("生成脱敏预览（{n} 行）", "Show a masked preview ({n} rows)"),
+    "preview.r28": ("该数据集不得开放运营（第二十八条），不提供预览。", "This dataset may not be put into operation "
+                    "(R-28): no preview."),
+    "preview.refused": ("预览被拒绝", "The preview was refused"),
+    "preview.policy_row": ("脱敏策略", "Policy"),
+    "preview.null": ("空", "null"),
+    "preview.receipt": ("放行回执", "Release receipt"),
+    "receipt.event": ("审计事件编号", "Audit event"),
+    "receipt.digest": ("放行内容摘要", "Digest of what left"),
+    "receipt.rows": ("行数", "Rows"),
+    "receipt.recipient": ("接收方", "Recipient"),
+    "receipt.time": ("放行时间", "Released at"),
+    "preview.empty": ("数据集没有行。", "The dataset has no rows."),
+    # --- import wizard --------------------------------------------------------------------
+    "import.title": ("导入数据集", "Import a dataset"),
+    "import.steps": ("导入步骤", "Steps"),
+    "import.step1": ("选择文件并填写信息", "Choose the file and describe it"),
+    "import.step2": ("上传、加密保存", "Upload and seal"),
+    "import.step3": ("识别个人信息、给出建议级别", "Detect personal information, suggest a level"),
+    "import.step4": ("由数据提供部门确认级别", "The provider confirms the level"),
+    "import.intro": ("支持 CSV（UTF-8 或 GBK/GB18030）、Parquet 和 Excel（.xlsx）。"
+                     "文件导入后以数据密钥加密保存于专区内。",
+                     "CSV (UTF-8 or GBK/GB18030), Parquet and Excel (.xlsx) are supported. The file is sealed "
+                     "under its own data key inside the zone."),
+    "import.not_filed": ("您尚未在任何专区备案，不能导入数据。请联系安全管理员办理备案。",
+                         "You are not filed (备案) for any zone, so you cannot import. Ask the security "
+                         "administrator to file you."),
+    "import.file": ("数据文件", "Data file"),
+    "import.file_hint": (".csv、.parquet 或 .xlsx；第一行为列名", ".csv, .parquet or .xlsx; the first row holds "
+                         "the column names"),
+    "import.zone": ("专区", "Zone"),
+    "import.name": ("数据集名", "Dataset name"),
+    "import.name_hint": ("小写字母开头，仅含小写字母、数字和下划线，如 social_insurance",
+                         "starts with a-z; only a-z, 0-9 and _, e.g. social_insurance"),
+    "import.provider": ("数据提供部门", "Provider department"),
+    "import.title_field": ("中文标题", "Title (Chinese)"),
+    "import.level": ("级别（可选）", "Level (optional)"),
+    "import.level_none": ("暂不定级（导入后由提供部门确认）", "Not now (the provider confirms it later)"),
+    "import.basis": ("定级依据（选择级别时必填）", "Basis (required with a level)"),
+    "import.privacy_unit": ("隐私单元列（可选）", "Privacy-unit column (optional)"),
+    "import.privacy_unit_hint": ("标识同一个人的列，例如“身份证号”", "the column that identifies one person, e.g. "
+                                 "身份证号"),
+    "import.submit": ("上传并导入", "Upload and import"),
+    "import.error": ("导入未完成：{msg}", "Nothing was imported: {msg}"),
+    "import.where.line": ("位置：第 {n} 行", "Where: line {n}"),
+    "import.where.column": ("位置：第 {n} 列", "Where: column {n}"),
+    "import.where.byte_offset": ("位置：第 {n} 字节处", "Where: at byte {n}"),
+    "import.where.columns": ("涉及的列：{names}", "Columns: {names}"),
+    "import.err.no_file": ("请选择要上传的文件", "choose a file to upload"),
+    "import.uploading": ("正在上传：{pct}%", "Uploading: {pct}%"),
+    "import.working": ("正在导入：加密保存并识别个人信息，请勿关闭页面……", "Importing: sealing the data and "
+                       "detecting personal information; keep this page open…"),
+    "import.failed": ("上传中断，请检查网络后重试。", "The upload was interrupted; check the connection and try "
+                      "again."),
+    "import.progress": ("进度", "Progress"),
+    # --- names of things ------------------------------------------------------------------
+    "pii.resident_id": ("居民身份证号码", "Resident ID number"),
+    "pii.uscc": ("统一社会信用代码", "Unified social credit code"),
+    "pii.mobile": ("手机号码", "Mobile number"),
+    "pii.landline": ("固定电话", "Landline number"),
+    "pii.bank_card": ("银行卡号", "Bank card number"),
+    "pii.email": ("电子邮箱", "E-mail address"),
+    "pii.plate": ("机动车号牌", "Vehicle plate"),
+    "pii.passport": ("护照号码", "Passport number"),
+    "pii.person_name": ("姓名", "Person's name"),
+    "pii.address": ("地址", "Address"),
+    "pii.birth_date": ("出生日期", "Birth date"),
+    "pii.ip_address": ("IP 地址", "IP address"),
+    "pii.coordinates": ("经纬度", "Coordinates"),
+    "sector.credit": ("信用", "Credit"),
+    "sector.transport": ("交通", "Transport"),
+    "sector.medical": ("医疗", "Medical care"),
+    "sector.health": ("卫生健康", "Health"),
+    "sector.employment": ("就业", "Employment"),
+    "sector.social_security": ("社保", "Social security"),
+    "sector.geography": ("地理空间", "Geography"),
+    "sector.culture": ("文化", "Culture"),
+    "sector.education": ("教育", "Education"),
+    "sector.science": ("科技", "Science and technology"),
+    "sector.resources": ("资源", "Natural resources"),
+    "sector.agriculture": ("农业", "Agriculture"),
+    "sector.environment": ("环境", "Environment"),
+    "sector.work_safety": ("安全生产", "Work safety"),
+    "sector.finance": ("金融", "Finance"),
+    "sector.quality": ("质量", "Quality"),
+    "sector.statistics": ("统计", "Statistics"),
+    "sector.meteorology": ("气象", "Meteorology"),
+    "sector.enterprise_registration": ("企业登记监管", "Enterprise registration"),
+    "role_col.dimension": ("维度", "dimension"),
+    "role_col.measure": ("度量", "measure"),
+    "role_col.identifier": ("标识符", "identifier"),
+    "role_col.join_key": ("关联键", "join key"),
+    "mask.keep": ("原样保留", "kept as is"),
+    "mask.partial": ("部分屏蔽", "partly masked"),
+    "mask.redact": ("删除", "redacted"),
+    "mask.pseudonym": ("假名化", "pseudonymized"),
+    "mask.age_band": ("年龄分段", "age band"),
+    "mask.date_month": ("日期保留到月", "date to the month"),
+    "mask.date_year": ("日期保留到年", "date to the year"),
+    "mask.address_district": ("地址泛化", "address generalized"),
+    "mask.id_generalize": ("身份证号泛化", "ID number generalized"),
+    "mask.top_code": ("顶部编码", "top-coded"),
+    "mask.bottom_code": ("底部编码", "bottom-coded"),
+    "mask.suppress": ("局部抑制", "suppressed when rare"),
+    "encoding.utf-8": ("UTF-8", "UTF-8"),
+    "encoding.utf-8-bom": ("UTF-8（带 BOM）", "UTF-8 (with BOM)"),
+    "encoding.gb18030": ("GB18030（兼容 GBK）", "GB18030 (GBK-compatible)"),
+    "enc.gm": ("国密 SM4-GCM，数据密钥经密钥加密密钥封装", "GM SM4-GCM, data key wrapped by the key-encryption key"),
+    "enc.intl": ("AES-256-GCM，数据密钥经密钥加密密钥封装", "AES-256-GCM, data key wrapped by the key-encryption key"),
 }
 
 # Audit action names for the operation log (the code is shown beside them).
@@ -275,6 +571,14 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "audit.checkpoint.cosign": ("会签检查点", "checkpoint countersigned"),
     "audit.witness_key.register": ("登记见证公钥", "witness key registered"),
     "audit.log.export": ("导出日志", "log exported"),
+    "catalog.dataset.import": ("导入数据集", "dataset imported"),
+    "catalog.dataset.scan": ("识别个人信息", "dataset scanned"),
+    "catalog.dataset.set_level": ("确认数据级别", "level confirmed"),
+    "catalog.dataset.flag_r28": ("标记不得开放运营", "flagged under R-28"),
+    "catalog.dataset.column": ("列的决定", "column decision"),
+    "catalog.dataset.destroy": ("销毁数据", "data destroyed"),
+    "egress.preview.release": ("放行脱敏预览", "masked preview released"),
+    "egress.stats.release": ("放行统计信息", "statistics released"),
     "system.demo.seed": ("载入演示数据", "demo data loaded"),
 }
 
@@ -322,3 +626,36 @@ def action_name(lang: str, action: str) -> str:
     """A readable name for an audit action; actions outside the table (denials name a permission) show as is."""
     pair = ACTION_NAMES.get(action)
     return _pick(pair, lang) if pair else action
+
+
+def _named(prefix: str, lang: str, value: str | None) -> str:
+    """A name from the message table (`prefix.value`); an unknown value shows as itself."""
+    if value is None:
+        return ""
+    pair = MESSAGES.get(f"{prefix}.{value}")
+    return _pick(pair, lang) if pair else value
+
+
+def pii_name(lang: str, pii_type: str | None) -> str:
+    """The name of a detected personal-information type (居民身份证号码 for resident_id)."""
+    return _named("pii", lang, pii_type)
+
+
+def sector_name(lang: str, sector: str | None) -> str:
+    return _named("sector", lang, sector)
+
+
+def mask_op_name(lang: str, op: str | None) -> str:
+    return _named("mask", lang, op)
+
+
+def r28_name(lang: str, reason: str | None) -> str:
+    return _named("r28", lang, reason)
+
+
+def column_role_name(lang: str, role: str | None) -> str:
+    return _named("role_col", lang, role)
+
+
+def encoding_name(lang: str, encoding: str | None) -> str:
+    return _named("encoding", lang, encoding)

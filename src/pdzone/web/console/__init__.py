@@ -7,10 +7,10 @@ Every form carries a CSRF token; every write is one transaction through the area
 
 from fastapi import APIRouter
 
-from pdzone.web.console import auth, directory, home, oplog
+from pdzone.web.console import auth, catalog, directory, home, oplog
 
 router = APIRouter(include_in_schema=False)
-for _sub in (auth.router, home.router, directory.router, oplog.router):
+for _sub in (auth.router, home.router, directory.router, oplog.router, catalog.router):
     router.include_router(_sub, include_in_schema=False)
 
 __all__ = ["router"]

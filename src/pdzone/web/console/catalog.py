@@ -1,0 +1,465 @@
+"""The data catalog (数据目录): search with facets, the dataset page (schema, detected personal information,
+level and its basis, masking policy in effect, lineage, masked preview), decisions, pending decisions and the
+import wizard. R-21.4, R-27, R-28.
+
+Metadata comes from `catalog.queries`; the permission rules are those of `web/api/datasets.py`. Zone data
+appears in the console only as a masked preview released by `egress.gate.release_preview`, which checks the
+caller, masks every column, audits the release and gives a receipt (R-25, R-32).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path as FsPath
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from pdzone.catalog import access
+from pdzone.catalog import actions as cat
+from pdzone.catalog import queries as cq
+from pdzone.catalog.actions import ColumnRole, R28Reason
+from pdzone.catalog.models import Dataset
+from pdzone.egress import gate
+from pdzone.errors import Invalid, NotFound, PdzoneError
+from pdzone.governance import actions as gov
+from pdzone.identity import queries as idq
+from pdzone.identity.actions import OrgKind
+from pdzone.identity.auth import Principal
+from pdzone.identity.roles import Perm
+from pdzone.web import i18n
+from pdzone.web.console.base import ConsoleRoute, env, note_refusal, page_ctx, post_ctx, render, see_other
+from pdzone.web.context import Ctx
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+log = logging.getLogger("pdzone.web.console")
+
+Name = Annotated[str, Path(max_length=64)]
+Short = Annotated[str, Form(max_length=200)]
+Text = Annotated[str, Form(max_length=2000)]
+
+FACETS = ("zone", "sector", "level", "provider")
+UNSET = "none"  # facet value of a dataset without a sector, or without a confirmed level
+PREVIEW_ROWS = 20
+_SAFE_FILENAME = re.compile(r"[^\w.\-]+")
+
+
+# --- shared --------------------------------------------------------------------------------
+
+def _visible(ctx: Ctx, s: Session, name: str) -> Dataset:
+    """The dataset, if it is in a zone whose catalog the caller reads (else 404, as the API answers)."""
+    ds = cat.find_dataset(s, name)
+    zones = access.visible_zones(ctx.principal)
+    if None not in zones and ds.zone_code not in zones:
+        raise NotFound(f"找不到数据集：{name}", f"no dataset named {name}", code="dataset_not_found")
+    return ds
+
+
+def _retrying(work):
+    """Run `work` (one whole transaction) again if SQLite refused it because another connection committed after
+    it had read (SQLITE_BUSY_SNAPSHOT: a deferred transaction cannot then start writing, and the busy timeout
+    does not apply). The log maintenance commits about once a second, so an import, scan, preview or decision
+    that reads before it writes can meet it. Nothing was committed by the refused attempt; the catalog actions
+    clean up after themselves. To remove once the store begins write transactions IMMEDIATE on SQLite."""
+    for attempt in range(3):
+        try:
+            return work()
+        except OperationalError as e:
+            if attempt == 2 or getattr(e.orig, "sqlite_errorname", None) != "SQLITE_BUSY_SNAPSHOT":
+                raise
+    raise AssertionError("unreachable")
+
+
+def _is_pending(ds: Dataset) -> bool:
+    """A level nobody confirmed yet, or a suggestion from the data that disagrees with the confirmed level."""
+    return ds.level is None or (ds.suggested_level is not None and ds.suggested_level != ds.level)
+
+
+def pending_decisions(s: Session, p: Principal) -> list[dict]:
+    """Datasets whose level awaits the caller's decision: a provider's own data, or any the security
+    admin may decide (the rule of `access.allowed` for DATASET_DECIDE)."""
+    zones = p.zones_with(Perm.DATASET_DECIDE)
+    if not zones:
+        return []
+    out = []
+    for ds in cq.list_datasets(s):
+        if None not in zones and ds.zone_code not in zones:
+            continue
+        if not _is_pending(ds) or access.allowed(s, p, Perm.DATASET_DECIDE, ds.zone_code, ds) is not None:
+            continue
+        out.append({**cq.summary_json(s, ds), "why": "unconfirmed" if ds.level is None else "differs"})
+    return out
+
+
+def _catalog_nav(p: Principal | None) -> bool:
+    return bool(p and p.zones_with(Perm.CATALOG_READ))
+
+
+def _home_pending(ctx: Ctx | None) -> list[dict] | None:
+    """For the home page: None when the caller decides no levels, else their pending decisions."""
+    if ctx is None or not ctx.principal.zones_with(Perm.DATASET_DECIDE):
+        return None
+    with ctx.rt.store.sessions() as s:
+        return pending_decisions(s, ctx.principal)
+
+
+def _home_tasks(ctx: Ctx | None) -> list[tuple[str, str, dict]]:
+    if ctx is None:
+        return []
+    p, tasks = ctx.principal, []
+    # Only roles with work in the catalog get a task; readers find it in the navigation bar.
+    if any(p.zones_with(perm) for perm in (Perm.DATASET_DECIDE, Perm.DATASET_METADATA, Perm.DATASET_PREVIEW)):
+        tasks.append(("/catalog", "task.catalog", {}))
+    if p.zones_with(Perm.DATASET_IMPORT):
+        tasks.append(("/catalog/import", "task.import", {}))
+    return tasks
+
+
+# The home page and the navigation bar are rendered by other modules; they ask these for catalog items.
+env.globals.update(catalog_nav=_catalog_nav, catalog_pending=_home_pending, catalog_tasks=_home_tasks,
+                   pii_name=i18n.pii_name, sector_name=i18n.sector_name, mask_op_name=i18n.mask_op_name,
+                   r28_name=i18n.r28_name, column_role_name=i18n.column_role_name, encoding_name=i18n.encoding_name)
+
+
+# --- the catalog: search and facets --------------------------------------------------------
+
+def _facet_value(ds: Dataset, key: str) -> str:
+    if key == "zone":
+        return ds.zone_code
+    if key == "sector":
+        return ds.sector or UNSET
+    if key == "level":
+        return str(ds.level) if ds.level else UNSET
+    return str(ds.provider_org_id)
+
+
+def _href(f: dict[str, str], **change: str | None) -> str:
+    new = {**f, **change}
+    q = urlencode({k: v for k, v in new.items() if v})
+    return "/catalog" + (f"?{q}" if q else "")
+
+
+@router.get("/catalog")
+def catalog(request: Request, q: Annotated[str, Query(max_length=100)] = "",
+            zone: Annotated[str, Query(max_length=64)] = "", sector: Annotated[str, Query(max_length=30)] = "",
+            level: Annotated[str, Query(max_length=4)] = "", provider: Annotated[str, Query(max_length=20)] = "",
+            ctx: Ctx = Depends(page_ctx)):
+    """Search the catalog of the zones the caller works in; facets count what the other filters leave."""
+    zones = ctx.require_any(Perm.CATALOG_READ)
+    q = q.strip()
+    f = {k: v.strip() for k, v in (("zone", zone), ("sector", sector), ("level", level), ("provider", provider))
+         if v.strip()}
+    with ctx.rt.store.sessions() as s:
+        found = [d for d in cq.list_datasets(s, q=q or None) if None in zones or d.zone_code in zones]
+        zone_names = {z.code: z.name for z in gov.list_zones(s)}
+        org_names = {str(o.id): o.name for o in idq.list_orgs(s)}
+        rows = [{**cq.summary_json(s, d), "pending": _is_pending(d)} for d in found
+                if all(_facet_value(d, k) == v for k, v in f.items())]
+    lang = ctx.lang
+    labels = {"zone": lambda v: zone_names.get(v, v), "provider": lambda v: org_names.get(v, v),
+              "sector": lambda v: i18n.t(lang, "catalog.no_sector") if v == UNSET else i18n.sector_name(lang, v),
+              "level": lambda v: i18n.t(lang, "level.unconfirmed") if v == UNSET else i18n.t(lang, "level.n", n=v)}
+    facets = []
+    for key in FACETS:
+        counts: dict[str, int] = {}
+        for d in found:
+            if all(_facet_value(d, k) == v for k, v in f.items() if k != key):
+                counts[_facet_value(d, key)] = counts.get(_facet_value(d, key), 0) + 1
+        if key in f:
+            counts.setdefault(f[key], 0)
+        options = [{"value": v, "label": labels[key](v), "count": n, "selected": f.get(key) == v,
+                    "href": _href({**f, "q": q}, **{key: None if f.get(key) == v else v})}
+                   for v, n in counts.items()]
+        options.sort(key=lambda o: (o["value"] == UNSET, o["value"] if key == "level" else o["label"]))
+        facets.append({"key": key, "options": options})
+    page = _href({**f, "q": q})
+    return render(request, "console/catalog.html", ctx=ctx, page=page, q=q, f=f, facets=facets, datasets=rows,
+                  zone_names=zone_names, clear_href=_href({"q": q}),
+                  can_import=bool(ctx.principal.zones_with(Perm.DATASET_IMPORT)),
+                  can_decide=bool(ctx.principal.zones_with(Perm.DATASET_DECIDE)))
+
+
+@router.get("/catalog/pending")
+def pending(request: Request, ctx: Ctx = Depends(page_ctx)):
+    """Levels awaiting the caller's decision (providers: own datasets; the security admin: all)."""
+    ctx.require_any(Perm.DATASET_DECIDE)
+    with ctx.rt.store.sessions() as s:
+        items = pending_decisions(s, ctx.principal)
+        zone_names = {z.code: z.name for z in gov.list_zones(s)}
+    return render(request, "console/catalog_pending.html", ctx=ctx, items=items, zone_names=zone_names)
+
+
+# --- the import wizard ---------------------------------------------------------------------
+
+# Which form field an import error belongs to (by error code), for the message beside it.
+_IMPORT_FIELD = {"invalid_dataset_name": "name", "dataset_exists": "name", "zone_not_found": "zone",
+                 "forbidden": "zone", "not_filed": "zone", "org_not_found": "provider", "invalid_provider": "provider",
+                 "column_not_found": "privacy_unit", "invalid_level": "level", "basis_required": "basis"}
+
+
+def _import_page(request: Request, ctx: Ctx, *, status: int = 200, error: PdzoneError | None = None,
+                 form: dict | None = None):
+    p = ctx.principal
+    with ctx.rt.store.sessions() as s:
+        zones = [z for z in gov.list_zones(s)
+                 if access.allowed(s, p, Perm.DATASET_IMPORT, z.code) is None]
+        providers = [o for o in idq.list_orgs(s) if o.kind == OrgKind.PROVIDER and not o.disabled]
+    where = []
+    if error is not None:
+        d = error.details
+        for key in ("line", "column", "byte_offset"):
+            if isinstance(d.get(key), int):
+                where.append(i18n.t(ctx.lang, f"import.where.{key}", n=d[key]))
+        if d.get("columns"):
+            where.append(i18n.t(ctx.lang, "import.where.columns", names="、".join(map(str, d["columns"]))))
+    return render(request, "console/catalog_import.html", ctx=ctx, status=status, page="/catalog/import",
+                  zones=zones, providers=providers, form=form or {},
+                  error=error.message(ctx.lang) if error else None, error_code=error.code if error else None,
+                  error_where=where, error_field=_IMPORT_FIELD.get(error.code, "file") if error else None)
+
+
+@router.get("/catalog/import")
+def import_form(request: Request, ctx: Ctx = Depends(page_ctx)):
+    ctx.require_any(Perm.DATASET_IMPORT)
+    return _import_page(request, ctx)
+
+
+def _optional_level(level: str) -> int | None:
+    level = level.strip()
+    if not level:
+        return None
+    if not level.isdigit():
+        raise Invalid("级别须为 1-4", "a level is 1 to 4", code="invalid_level")
+    return int(level)
+
+
+@router.post("/catalog/import")
+def import_upload(request: Request, file: Annotated[UploadFile | None, File()] = None, zone: Short = "",
+                  name: Short = "", provider: Short = "", title: Short = "",
+                  level: Annotated[str, Form(max_length=4)] = "", basis: Text = "", privacy_unit: Short = "",
+                  ctx: Ctx = Depends(post_ctx)):
+    """Upload a department's file (CSV in UTF-8 or GBK, Parquet, Excel), import it sealed into the zone, scan
+    it for personal information, and go to its page (filed operator staff). The work runs within this request;
+    there is no background queue yet."""
+    ctx.require_any(Perm.DATASET_IMPORT)
+    rt = ctx.rt
+    form = {"zone": zone, "name": name.strip(), "provider": provider, "title": title, "level": level,
+            "basis": basis, "privacy_unit": privacy_unit}
+    try:
+        with rt.store.sessions() as s:
+            access.check(s, ctx.principal, Perm.DATASET_IMPORT, zone)
+        if file is None or not file.filename:
+            raise Invalid(*i18n.both("import.err.no_file"), code="file_required")
+        wanted_level = _optional_level(level)
+        original = FsPath(file.filename).name
+        safe = _SAFE_FILENAME.sub("_", original).lstrip(".")[:120] or "upload"
+        with tempfile.TemporaryDirectory() as d:
+            path = FsPath(d) / safe
+            if path.suffix.lower() != FsPath(original).suffix.lower():
+                path = FsPath(d) / ("upload" + FsPath(original).suffix.lower())
+            with path.open("wb") as out:
+                shutil.copyfileobj(file.file, out, length=1 << 20)
+            ds = _retrying(lambda: cat.import_dataset(
+                rt.store, rt.keystore, rt.suite, rt.datasets, path, name=name.strip(), zone_code=zone,
+                provider=provider, actor=ctx.actor, title=title.strip() or None, level=wanted_level, basis=basis,
+                privacy_unit=privacy_unit.strip() or None))
+    except PdzoneError as e:
+        note_refusal(request, e)
+        return _import_page(request, ctx, status=e.status, error=e, form=form)
+
+    def scan_it():
+        with rt.store.transaction() as s:
+            cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, cat.find_dataset(s, ds.name), actor=ctx.actor)
+
+    try:
+        _retrying(scan_it)
+    except (PdzoneError, OperationalError):
+        log.warning("scan after import failed", exc_info=True, extra={"request_id": ctx.request_id})
+        return see_other(f"/catalog/{ds.name}", ok="imported_unscanned")
+    return see_other(f"/catalog/{ds.name}", ok="imported")
+
+
+# --- the dataset page ----------------------------------------------------------------------
+
+def _policy_view(policy) -> dict:
+    doc = json.loads(policy.model_dump_json())
+    op = doc.pop("op")
+    return {"op": op, "params": doc}
+
+
+def _script_json(value) -> str:
+    """JSON for a <script type="application/json"> block: no character of it can close the element."""
+    return (json.dumps(value, ensure_ascii=False, default=str)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _lineage(ctx: Ctx, s: Session, ds: Dataset, doc: dict) -> dict:
+    """The dataset and its direct neighbours, as nodes and links for the chart (itself alone when none)."""
+    zones = access.visible_zones(ctx.principal)
+
+    def node(name: str, role: str) -> dict:
+        n = {"id": name, "name": name, "title": name, "level": None, "role": role, "url": None}
+        try:
+            other = cat.find_dataset(s, name)
+        except NotFound:
+            return n
+        if None in zones or other.zone_code in zones:
+            n.update(title=other.title_zh, level=other.level, url=f"/catalog/{name}")
+        return n
+
+    nodes = [{"id": ds.name, "name": ds.name, "title": ds.title_zh, "level": ds.level, "role": "self", "url": None}]
+    nodes += [node(n, "source") for n in doc["lineage"]["derived_from"]]
+    nodes += [node(n, "product") for n in doc["lineage"]["products"]]
+    links = ([{"source": n, "target": ds.name} for n in doc["lineage"]["derived_from"]]
+             + [{"source": ds.name, "target": n} for n in doc["lineage"]["products"]])
+    lang = ctx.lang
+    return {"nodes": nodes, "links": links,
+            "labels": {"level": {str(i): i18n.t(lang, "level.n", n=i) for i in range(1, 5)},
+                       "unconfirmed": i18n.t(lang, "level.unconfirmed"),
+                       "self": i18n.t(lang, "lineage.self"), "source": i18n.t(lang, "lineage.source"),
+                       "product": i18n.t(lang, "lineage.product")}}
+
+
+def _dataset_page(request: Request, ctx: Ctx, name: str, *, status: int = 200, ok: str | None = None,
+                  preview: dict | None = None, receipt: dict | None = None, preview_error: PdzoneError | None = None,
+                  form_error: tuple[str, str] | None = None, form: dict | None = None):
+    ctx.require_any(Perm.CATALOG_READ)
+    p = ctx.principal
+    with ctx.rt.store.sessions() as s:
+        ds = _visible(ctx, s, name)
+        doc = cq.dataset_json(s, ds)
+        try:
+            _, policies = gate.policies_for(s, ds)
+            policy_error = None
+        except PdzoneError as e:  # a stored policy that no longer passes the checks: shown, never applied
+            policies, policy_error = {}, e.message(ctx.lang)
+        can = {"decide": access.allowed(s, p, Perm.DATASET_DECIDE, ds.zone_code, ds) is None,
+               "metadata": access.allowed(s, p, Perm.DATASET_METADATA, ds.zone_code, ds) is None,
+               "preview": p.can(Perm.DATASET_PREVIEW, ds.zone_code)}
+        lineage = _lineage(ctx, s, ds, doc)
+        zone_names = {z.code: z.name for z in gov.list_zones(s)}
+    for c in doc["columns"]:
+        c["policy"] = _policy_view(policies[c["name"]]) if c["name"] in policies else None
+    doc["effective_level"] = gate.effective_level(ds)
+    return render(request, "console/dataset.html", ctx=ctx, status=status, ok=ok, page=f"/catalog/{doc['name']}",
+                  ds=doc, can=can, zone_names=zone_names, policy_error=policy_error,
+                  lineage_json=_script_json(lineage),
+                  lineage=lineage, preview=preview, receipt=receipt,
+                  preview_error=preview_error.message(ctx.lang) if preview_error else None,
+                  preview_error_code=preview_error.code if preview_error else None,
+                  form_error=form_error, form=form or {}, roles=[r.value for r in ColumnRole],
+                  r28_reasons=[r.value for r in R28Reason], preview_rows=PREVIEW_ROWS)
+
+
+@router.get("/catalog/{name}")
+def dataset(request: Request, name: Name, ok: str | None = None, ctx: Ctx = Depends(page_ctx)):
+    return _dataset_page(request, ctx, name, ok=ok)
+
+
+@router.post("/catalog/{name}/preview")
+def preview(request: Request, name: Name, limit: Annotated[int, Form(ge=1, le=gate.MAX_PREVIEW)] = PREVIEW_ROWS,
+            ctx: Ctx = Depends(post_ctx)):
+    """A masked preview, released only through the egress gate (checked, masked, audited, with a receipt).
+
+    A POST with the form's CSRF token, not a link: every release writes an audit event, and a page that
+    writes must not be fetched by a prefetcher or a crawler."""
+    ctx.require_any(Perm.CATALOG_READ)
+    rt = ctx.rt
+    def release():
+        with rt.store.transaction() as s:
+            ds = _visible(ctx, s, name)
+            return gate.release_preview(s, rt.keystore, rt.suite, rt.datasets, ds, principal=ctx.principal,
+                                        actor=ctx.actor, limit=limit)
+
+    try:
+        data, receipt = _retrying(release)
+    except PdzoneError as e:
+        if e.code == "dataset_not_found":
+            raise
+        note_refusal(request, e)
+        return _dataset_page(request, ctx, name, status=e.status, preview_error=e)
+    data["policies"] = {c: {"op": p.pop("op"), "params": p} for c, p in data["policies"].items()}
+    return _dataset_page(request, ctx, name, preview=data, receipt=receipt.as_dict())
+
+
+def _decide(request: Request, ctx: Ctx, name: str, perm: Perm, form_key: str, form: dict, fn, ok: str):
+    """One decision: visible, allowed (the API's rule), done by the catalog action in one transaction with its
+    audit event; a refusal or a bad value is shown beside the form."""
+    def decide():
+        with ctx.rt.store.transaction() as s:
+            ds = _visible(ctx, s, name)
+            access.check(s, ctx.principal, perm, ds.zone_code, ds)
+            fn(s, ds)
+
+    try:
+        _retrying(decide)
+    except PdzoneError as e:
+        if e.code == "dataset_not_found":
+            raise
+        note_refusal(request, e)
+        return _dataset_page(request, ctx, name, status=e.status, form_error=(form_key, e.message(ctx.lang)),
+                             form={form_key: form})
+    return see_other(f"/catalog/{name}", ok=ok)
+
+
+@router.post("/catalog/{name}/level")
+def set_level(request: Request, name: Name, level: Annotated[str, Form(max_length=4)] = "", basis: Text = "",
+              ctx: Ctx = Depends(post_ctx)):
+    """Confirm the level (the provider for its own data, or the security admin), with its basis."""
+    def do(s, ds):
+        value = _optional_level(level)
+        if value is None:
+            raise Invalid("请选择级别", "choose a level", code="invalid_level")
+        cat.do_set_level(s, ds, level=value, basis=basis, actor=ctx.actor)
+
+    return _decide(request, ctx, name, Perm.DATASET_DECIDE, "level", {"level": level, "basis": basis}, do, "level_set")
+
+
+@router.post("/catalog/{name}/r28")
+def flag_r28(request: Request, name: Name, reason: Short = "", note: Text = "", ctx: Ctx = Depends(post_ctx)):
+    """Flag under R-28: the dataset stays in the catalog and never enters operation."""
+    return _decide(request, ctx, name, Perm.DATASET_DECIDE, "r28", {"reason": reason, "note": note},
+                   lambda s, ds: cat.do_flag_r28(s, ds, reason=reason, note=note, actor=ctx.actor), "r28_flagged")
+
+
+def _bounds(lo: str, hi: str) -> tuple[float, float] | None:
+    lo, hi = lo.strip(), hi.strip()
+    if not lo and not hi:
+        return None
+    try:
+        return float(lo), float(hi)
+    except ValueError:
+        raise Invalid(*i18n.both("dataset.err.bounds"), code="invalid_bounds") from None
+
+
+@router.post("/catalog/{name}/columns")
+def set_column(request: Request, name: Name, column: Short = "", role: Annotated[str, Form(max_length=20)] = "",
+               bounds_lo: Annotated[str, Form(max_length=40)] = "", bounds_hi: Annotated[str, Form(max_length=40)] = "",
+               public_values: Annotated[str, Form(max_length=200_000)] = "", basis: Text = "",
+               ctx: Ctx = Depends(post_ctx)):
+    """Column decisions. Roles are metadata (operator staff); DP bounds and public values are the provider's or
+    the security admin's decision, from policy or public code lists, never from the data."""
+    values = [v for v in public_values.splitlines() if v.strip()] or None
+    has_bounds = bool(bounds_lo.strip() or bounds_hi.strip())
+    perm = Perm.DATASET_METADATA if not has_bounds and values is None else Perm.DATASET_DECIDE
+    form_key = "column_role" if perm is Perm.DATASET_METADATA else "column_decide"
+    form = {"column": column, "role": role, "bounds_lo": bounds_lo, "bounds_hi": bounds_hi,
+            "public_values": public_values, "basis": basis}
+    return _decide(request, ctx, name, perm, form_key, form, lambda s, ds: cat.do_set_column(
+        s, ds, column, actor=ctx.actor, role=role or None, bounds=_bounds(bounds_lo, bounds_hi),
+        public_values=values, basis=basis), "column_set")
+
+
+@router.post("/catalog/{name}/scan")
+def scan(request: Request, name: Name, ctx: Ctx = Depends(post_ctx)):
+    """Detect personal information per column again and suggest a level (suggestions only)."""
+    rt = ctx.rt
+    return _decide(request, ctx, name, Perm.DATASET_METADATA, "scan", {},
+                   lambda s, ds: cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, ds, actor=ctx.actor), "scanned")
