@@ -82,21 +82,21 @@ def _matches(text: str, zh: tuple[str, ...], ascii_: tuple[str, ...]) -> list[st
 
 
 def hints(name: str, description: str | None = None) -> Hints:
-    """The types a column's name and description point at."""
-    found: set[PiiType] = set()
-    words: list[str] = []
+    """The types a column's name and description point at. Where one keyword holds another (id_card_no holds
+    card_no, 联系电话 holds 电话, IP地址 holds 地址), the longer one speaks."""
+    matches: list[tuple[PiiType, str]] = []
     for text in (name, description or ""):
         if not text:
             continue
         exact = _EXACT.get(text.strip().lower())
         if exact:
-            found.add(exact)
-            words.append(text.strip())
+            matches.append((exact, text.strip()))
         for t, (zh, ascii_) in _KEYWORDS.items():
-            hit = _matches(text, zh, ascii_)
-            if hit:
-                found.add(t)
-                words += hit
+            matches += [(t, w) for w in _matches(text, zh, ascii_)]
+    kept = [(t, w) for t, w in matches
+            if not any(t2 != t and w != w2 and w.lower() in w2.lower() for t2, w2 in matches)]
+    found = {t for t, _ in kept}
+    words = [w for _, w in kept]
     # 邮件地址 and IP 地址 are not postal addresses.
     if found & {T.email, T.ip_address}:
         found.discard(T.address)

@@ -13,7 +13,7 @@ from typing import Any
 from pdzone.errors import Invalid
 
 from .pii import DIRECT_IDENTIFIERS, QUASI_IDENTIFIERS, SENSITIVE_IDENTIFIERS, PiiType
-from .scan import MIN_CONFIDENCE, ColumnFinding
+from .scanner import MIN_CONFIDENCE, ColumnFinding
 
 
 @dataclass(frozen=True)

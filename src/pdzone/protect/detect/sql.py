@@ -1,20 +1,23 @@
 """Detectors as DuckDB SQL: patterns and check digits are computed by the engine, a vector at a time.
 
-Each detector is a boolean SQL expression over four per-value inputs, so the scan can compute them once
-per value and share them between detectors:
+The work per value is a chain of stages (`stages`), each a projection over the previous one, so what
+detectors share is computed once per value:
 
-- ``v``:  the value as text, trimmed, NULL for blanks and placeholders (``无``, ``-``, ``N/A`` ...);
-- ``n``:  ``strlen(v)``, its length in *bytes* (a Han character is 3), the cheapest guard there is;
-- ``d``:  ``v`` without spaces and hyphens (``6222 0212 ...``, ``138-1234-5678``);
-- ``dn``: ``strlen(d)``.
+- ``v``: the value as text, trimmed, NULL for blanks and placeholders (``无``, ``-``, ``N/A`` ...);
+- ``n``: ``strlen(v)``, its length in *bytes* (a Han character is 3), the cheapest test there is;
+- ``d``: ``v`` without spaces and hyphens (``6222 0212 ...``, ``138-1234-5678``), ``dn`` its length;
+- ``body``: ``d`` when it is 16-19 digits (the last may be X), the candidates for check-digit arithmetic;
+- ``x17``: the 17-digit body of an ID-number candidate as BIGINT; ``rid``: GB 11643 holds;
+- ``lo``/``hi``: a card-number candidate as two BIGINT blocks (9 digits and the rest), for Luhn;
+- ``bd``: the DATE of a date-shaped value;
+- ``f_<key>``: the detectors, one boolean per `KEYS` entry.
 
-Every detector starts with a length guard inside ``CASE`` so that the costlier regular expression and
-the arithmetic run only on the values that could match (``CASE`` evaluates its ``THEN`` branch only on
-the rows whose ``WHEN`` holds; ``AND`` in a projection would not spare the work). Check digits are
-integer arithmetic on ``BIGINT`` digit blocks, not string loops.
+Every detector starts with a guard (`GUARDS`: length, first character) inside ``CASE``, so that regular
+expressions and arithmetic run only on values that could match: ``CASE`` evaluates ``THEN`` only on the
+rows whose ``WHEN`` holds (``AND`` in a projection would not spare the work). Check digits are integer
+arithmetic on BIGINT digit blocks, not string loops.
 
-`detector_sql` and `value_type_sql` give the same detectors over any text expression, for callers who
-classify single values (masking, tests, the quality benchmark).
+`values_sql` gives the detectors per value (masking, tests, the quality benchmark); the scan aggregates them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import re
 
 from .pii import PRIORITY, PiiType
 
-# Values that mean "nothing here"; compared in lower case.
+# Values that mean "nothing here" (compared as given, in upper case, and as Null/None/NaN).
 PLACEHOLDERS = ("-", "--", "—", "/", "\\", "?", "？", ".", "0", "无", "暂无", "不详", "未知", "空", "null", "none",
                 "n/a", "na", "nan", "nil", "undefined")
 
@@ -91,16 +94,25 @@ RE_NAME = (
     r"|\p{Han}{2,8}[·•・]\p{Han}{2,8}(?:[·•・]\p{Han}{2,8})?"  # transliterated names: 买买提·艾力
 )
 # Last characters no given name has: places, organisations, ethnic groups, titles.
-RE_NAME_NOT = r"[市省区县镇乡村路街巷号楼室族局厅处院厂店司部站馆校园场组队科员长师业]$"
+RE_NAME_NOT = (
+    r"[市省区县镇乡村路街巷号楼室族局厅处院厂店司部站馆校园场组队科员长师业工]$"
+    # Common words that start with a surname character: schooling, ranks, colours, places.
+    r"|^(?:高中|高级|高等|高新|高速|高校|初中|中专|金融|金额|黄金|白色|黄色|蓝色|方法|方案|方面|文化|文件|明天|明年|"
+    r"全部|全国|安全|安徽|江苏|江西|武汉|成都|郑州|温州|常州|徐州|苏州|杭州|沈阳|洛阳|贵阳|岳阳|南阳|宁波|宁夏|海南|海口|"
+    r"金华|桂林|柳州|梅州|贺州|林业|农业|商业|工业|管理|管理员|向上|向下|程序|程度|于是|余额|和平|常规|时间|周末|周一|"
+    r"周二|周三|周四|周五|周六|周日|马上|任务|任何|许可|许多|高兴|关于|关系|包括|容易|严重|万元|夏季|秋季|冬季|春季)$"
+)
 RE_ADDRESS = (
     r"\p{Han}(?:路|街|大街|大道|道|巷|弄|胡同|里)\d+(?:号|弄|栋|幢)"  # 建设路 12 号
-    r"|\p{Han}(?:省|自治区|市|区|县|旗|盟|州).*(?:路|街|道|巷|弄|胡同|村|镇|乡|屯|组|号|栋|幢|座|室|单元|小区|大厦|社区"
-    r"|花园|公寓|苑)"  # 浙江省杭州市西湖区…路 / …村 / …号
+    # 浙江省杭州市西湖区…路 / …村 / …号: a division, then a street-level word that is not itself part of a
+    # division's name (北镇市 is a city).
+    r"|\p{Han}(?:省|自治区|市|区|县|旗|盟|州).*(?:路|街|大道|街道|道\d|巷|弄|胡同|村|镇|乡|屯|\d+组|号|栋|幢|座|室|单元"
+    r"|小区|大厦|社区|花园|公寓|苑)(?:[^市区县州盟旗]|$)"
 )
 # Organisations (…人民医院, …区政府) and sentences are not addresses, even with place words in them.
 RE_ADDRESS_NOT = (
     r"(?:公司|集团|医院|学校|大学|学院|中学|小学|幼儿园|银行|委员会|政府|法院|检察院|局|中心|协会|研究所|办事处|分行|支行)$"
-    r"|[，。！？；,!?;]"
+    r"|[，。！？；,!?;]|[\p{Han}]\.$"
 )
 RE_DATE = (
     r"(?:18|19|20)\d{2}(?:-\d{1,2}-\d{1,2}|/\d{1,2}/\d{1,2}|\.\d{1,2}\.\d{1,2}|年\d{1,2}月\d{1,2}日?)"
@@ -196,94 +208,147 @@ def _coord_pair_sql(v: str) -> str:
                  f"coalesce(({a} <= 180 AND {b} <= 90) OR ({a} <= 90 AND {b} <= 180), false)")
 
 
-def stages(today: dt.date) -> list[dict[str, str]]:
+# Guards: tests that cost a comparison (length in bytes, first character; UTF-8 orders like code points). A
+# detector can match only where its guard holds, so its regular expressions and arithmetic run only there, and
+# the probe counts guards alone to choose which detectors a column needs.
+_HAN = "({v} >= '\u4e00' AND {v} < '\ua000')"  # starts with a CJK ideograph
+_DIGIT = "({v} >= '0' AND {v} < ':')"  # starts with a digit
+GUARDS: dict[str, str] = {
+    PiiType.resident_id: "{dn} = 18 AND {d} >= '0' AND {d} < ':'",
+    PiiType.uscc: "{dn} = 18 AND {d} >= '0' AND {d} < ':'",
+    PiiType.bank_card: "{dn} BETWEEN 16 AND 19 AND {d} >= '2' AND {d} < ':'",
+    PiiType.mobile: "{dn} BETWEEN 11 AND 15 AND (({d} >= '0' AND {d} < '2') OR prefix({d}, '+'))",
+    PiiType.landline: "{n} BETWEEN 10 AND 26 AND (prefix({v}, '0') OR prefix({v}, '(') OR prefix({v}, '+'))",
+    PiiType.email: "contains({v}, '@')",
+    PiiType.plate: f"{{n}} BETWEEN 9 AND 15 AND {_HAN} AND substr({{v}}, 2, 1) BETWEEN 'A' AND 'Z'",
+    PiiType.passport: "{n} BETWEEN 8 AND 9 AND {v} >= 'D' AND {v} < 'T'",
+    PiiType.person_name: (f"{_HAN} AND ({{n}} BETWEEN 6 AND 12 OR ({{n}} BETWEEN 13 AND 60"
+                          " AND (contains({v}, '·') OR contains({v}, '•') OR contains({v}, '・'))))"),
+    PiiType.address: f"{{n}} BETWEEN 14 AND 600 AND {_HAN}",
+    PiiType.birth_date: ("{v} >= '1' AND {v} < '3' AND ({n} = 8 OR ({n} BETWEEN 9 AND 30"
+                         " AND contains('-/.年', substr({v}, 5, 1))))"),
+    PiiType.ip_address: (f"({{n}} BETWEEN 7 AND 15 AND {_DIGIT} AND contains({{v}}, '.'))"
+                         " OR ({n} BETWEEN 2 AND 45 AND contains({v}, ':'))"),
+    PiiType.coordinates: (f"{{n}} BETWEEN 9 AND 80 AND ({_DIGIT} OR prefix({{v}}, '-') OR prefix({{v}}, '(')"
+                          " OR prefix(upper({v}), 'POINT')) AND contains({v}, '.')"),
+    COORDINATE_PART: f"{{n}} BETWEEN 6 AND 24 AND ({_DIGIT} OR prefix({{v}}, '-')) AND contains({{v}}, '.')",
+}
+
+
+def stages(today: dt.date, *, upto: str | None = None) -> list[dict[str, str]]:
     """The per-value computation as stages of named SQL expressions; ``{name}`` is a value of an earlier stage.
 
     A query computes each stage as one projection over the previous one, so shared values (the cleaned text,
-    the digit blocks) are computed once per value and every later expression reads them.
+    the digit blocks) are computed once per value and every later expression reads them. The last stage
+    holds the detectors, ``f_<key>``. With `upto`, the stages end with the one that defines that value.
     """
     holders = ", ".join(lit(p) for p in (*PLACEHOLDERS, *(p.upper() for p in PLACEHOLDERS if p.upper() != p),
                                           "Null", "None", "NaN"))
-    iso = ("CASE WHEN {n} = 8 THEN left({v}, 4) || '-' || substr({v}, 5, 2) || '-' || right({v}, 2)"
-           " ELSE translate({v}, '年月./日', '----') END")
-    luhn_ok = "{body} IS NOT NULL AND right({body}, 1) NOT IN ('X', 'x') AND left({body}, 1) IN ('2','3','4','5','6','9')"
+    iso = ("CASE WHEN contains('-/.年', substr({v}, 5, 1)) THEN translate({v}, '年月./日', '----')"
+           " ELSE left({v}, 4) || '-' || substr({v}, 5, 2) || '-' || right({v}, 2) END")
+    card = ("{body} IS NOT NULL AND right({body}, 1) NOT IN ('X', 'x')"
+            " AND left({body}, 1) IN ('2', '3', '4', '5', '6', '9')")
+    g = GUARDS
     f = {
-        PiiType.resident_id: _case("{x17} IS NOT NULL", ric_sql("{x17}", "right({d}, 1)", today)),
-        PiiType.uscc: (f"CASE WHEN {{x17}} IS NOT NULL THEN {uscc_digits_sql('{x17}', 'right({d}, 1)')}"
-                       f" WHEN {{dn}} = 18 AND regexp_full_match({{d}}, {lit(RE_USCC)}) THEN {uscc_sql('{d}')}"
-                       " ELSE false END"),
+        # A valid ID number is nothing else: the USCC and card checks skip it (in a column of ID numbers,
+        # two thirds of the arithmetic), so these three counts never overlap.
+        PiiType.resident_id: "{rid}",
+        PiiType.uscc: (f"CASE WHEN {{rid}} THEN false"
+                       f" WHEN {{x17}} IS NOT NULL THEN {uscc_digits_sql('{x17}', 'right({d}, 1)')}"
+                       f" WHEN {g[PiiType.uscc]} AND regexp_full_match({{d}}, {lit(RE_USCC)})"
+                       f" THEN {uscc_sql('{d}')} ELSE false END"),
         PiiType.bank_card: _case("{lo} IS NOT NULL", luhn_sql("{lo}", "{hi}")),
-        PiiType.mobile: _case("{dn} BETWEEN 11 AND 14", f"regexp_full_match({{d}}, {lit(RE_MOBILE)})"),
-        PiiType.landline: _case("{n} BETWEEN 10 AND 26 AND (prefix({v}, '0') OR prefix({v}, '(') OR prefix({v}, '+'))",
-                                f"regexp_full_match({{v}}, {lit(RE_LANDLINE)})"),
-        PiiType.email: _case("contains({v}, '@')", f"regexp_full_match({{v}}, {lit(RE_EMAIL)})"),
-        PiiType.plate: _case("{n} BETWEEN 9 AND 15", f"regexp_full_match({{v}}, {lit(RE_PLATE)})"),
-        PiiType.passport: _case("{n} BETWEEN 8 AND 9", f"regexp_full_match({{v}}, {lit(RE_PASSPORT)})"),
-        PiiType.person_name: _case("{n} BETWEEN 6 AND 54", f"regexp_full_match({{v}}, {lit(RE_NAME)})",
+        PiiType.mobile: _case(g[PiiType.mobile], f"regexp_full_match({{d}}, {lit(RE_MOBILE)})"),
+        PiiType.landline: _case(g[PiiType.landline], f"regexp_full_match({{v}}, {lit(RE_LANDLINE)})"),
+        PiiType.email: _case(g[PiiType.email], f"regexp_full_match({{v}}, {lit(RE_EMAIL)})"),
+        PiiType.plate: _case(g[PiiType.plate], f"regexp_full_match({{v}}, {lit(RE_PLATE)})"),
+        PiiType.passport: _case(g[PiiType.passport], f"regexp_full_match({{v}}, {lit(RE_PASSPORT)})"),
+        PiiType.person_name: _case(g[PiiType.person_name], f"regexp_full_match({{v}}, {lit(RE_NAME)})",
                                    f"NOT regexp_matches({{v}}, {lit(RE_NAME_NOT)})"),
-        PiiType.address: _case("{n} BETWEEN 12 AND 600", f"regexp_matches({{v}}, {lit(RE_ADDRESS)})",
+        PiiType.address: _case(g[PiiType.address], f"regexp_matches({{v}}, {lit(RE_ADDRESS)})",
                                f"NOT regexp_matches({{v}}, {lit(RE_ADDRESS_NOT)})"),
         PiiType.birth_date: f"coalesce({{bd}} BETWEEN DATE '1900-01-01' AND DATE {lit(today.isoformat())}, false)",
-        PiiType.ip_address: (f"CASE WHEN {{n}} BETWEEN 7 AND 15 AND contains({{v}}, '.')"
+        PiiType.ip_address: (f"CASE WHEN {{n}} BETWEEN 7 AND 15 AND {_DIGIT} AND contains({{v}}, '.')"
                              f" THEN regexp_full_match({{v}}, {lit(RE_IPV4)})"
                              f" WHEN {{n}} BETWEEN 2 AND 45 AND contains({{v}}, ':')"
                              f" THEN regexp_full_match({{v}}, {lit(RE_IPV6)}) ELSE false END"),
-        PiiType.coordinates: _case("{n} BETWEEN 9 AND 80 AND contains({v}, '.')", _coord_pair_sql("{v}")),
-        COORDINATE_PART: _case("{n} BETWEEN 6 AND 14 AND contains({v}, '.')",
-                               f"regexp_full_match({{v}}, {lit(RE_COORD_PART)})", "abs({v}::DOUBLE) <= 180"),
+        PiiType.coordinates: _case(g[PiiType.coordinates], _coord_pair_sql("{v}")),
+        COORDINATE_PART: _case(g[COORDINATE_PART], f"regexp_full_match({{v}}, {lit(RE_COORD_PART)})",
+                               "abs({v}::DOUBLE) <= 180"),
     }
-    return [
-        {"t": "trim(CAST({raw} AS VARCHAR), ' \t\r\n\u3000')"},
+    out = [
+        # DuckDB's trim() takes spaces, U+3000 and NBSP; a character list would be 3x slower.
+        {"t": "trim(CAST({raw} AS VARCHAR))"},
         {"v": f"CASE WHEN strlen({{t}}) <= 9 AND {{t}} IN ('', {holders}) THEN NULL ELSE {{t}} END"},
-        {"n": "strlen({v})",
-         "d": "CASE WHEN contains({v}, ' ') OR contains({v}, '-') THEN replace(replace({v}, ' ', ''), '-', '')"
-              " ELSE {v} END"},
+        {"n": "strlen({v})"},
+        {"d": "CASE WHEN {n} BETWEEN 11 AND 30 AND (contains({v}, ' ') OR contains({v}, '-'))"
+              " THEN replace(replace({v}, ' ', ''), '-', '') ELSE {v} END",
+         "bd": (f"CASE WHEN {g[PiiType.birth_date]} THEN CASE WHEN regexp_full_match({{v}}, {lit(RE_DATE)})"
+                f" THEN TRY_CAST({iso} AS DATE) END END")},
         {"dn": "strlen({d})",
-         "body": f"CASE WHEN strlen({{d}}) BETWEEN 16 AND 19 AND regexp_full_match({{d}}, {lit(RE_DIGITS)})"
-                 " THEN {d} END",
-         "bd": ("CASE WHEN {n} = 8 OR ({n} BETWEEN 8 AND 30 AND contains('-/.年', substr({v}, 5, 1))) THEN"
-                f" CASE WHEN regexp_full_match({{v}}, {lit(RE_DATE)}) THEN TRY_CAST({iso} AS DATE) END END")},
-        {"x17": "CASE WHEN strlen({body}) = 18 THEN CAST(left({body}, 17) AS BIGINT) END",
-         "lo": f"CASE WHEN {luhn_ok} THEN CAST(right({{body}}, 9) AS BIGINT) END",
-         "hi": f"CASE WHEN {luhn_ok} THEN CAST(left({{body}}, strlen({{body}}) - 9) AS BIGINT) END"},
+         "body": ("CASE WHEN strlen({d}) BETWEEN 16 AND 19 AND {d} >= '0' AND {d} < ':'"
+                  f" AND regexp_full_match({{d}}, {lit(RE_DIGITS)}) THEN {{d}} END")},
+        {"x17": "CASE WHEN strlen({body}) = 18 THEN CAST(left({body}, 17) AS BIGINT) END"},
+        {"rid": _case("{x17} IS NOT NULL", ric_sql("{x17}", "right({d}, 1)", today))},
+        {"lo": f"CASE WHEN {card} AND NOT {{rid}} THEN CAST(right({{body}}, 9) AS BIGINT) END",
+         "hi": f"CASE WHEN {card} AND NOT {{rid}} THEN CAST(left({{body}}, strlen({{body}}) - 9) AS BIGINT) END"},
         {f"f_{k}": e for k, e in f.items()},
     ]
+    if upto:
+        out = out[:next(i for i, st in enumerate(out) if upto in st) + 1]
+    return out
 
 
 KEYS: tuple[str, ...] = (*(t.value for t in PRIORITY), COORDINATE_PART)
 
 
-_SLOT = re.compile(r"\{(raw|t|v|n|d|dn|body|bd|x17|lo|hi)\}")
+_SLOT = re.compile(r"\{(raw|t|v|n|d|dn|body|bd|x17|lo|hi|rid)\}")
 
 
 def _fill(template: str, names: dict[str, str]) -> str:
     return _SLOT.sub(lambda m: names[m.group(1)], template)
 
 
-def pipeline(source: str, raws: list[str], today: dt.date, *, keep: tuple[str, ...] = ()) -> tuple[str, list[dict]]:
-    """CTEs that compute every stage for each raw column of `source` (a FROM item).
+def pipeline(source: str, raws: list[str], today: dt.date, *, keys: list[set[str]] | None = None,
+             keep: tuple[str, ...] = (), guards_only: bool = False) -> tuple[str, list[dict]]:
+    """A query that computes the stages for each raw column of `source` (a FROM item).
 
-    Returns the ``WITH`` text (its last CTE is ``p``) and, per raw column, the name of each stage value in ``p``
-    (``{"v": "v0", "f_mobile": "f_mobile0", ...}``). `keep` names columns of `source` carried through.
+    `keys`, per raw column, limits the detectors computed (default: all of `KEYS`); stage values that no
+    chosen detector reads are left out. With `guards_only`, the last stage holds each detector's guard,
+    ``g_<key>``, instead of the detector. Returns the query and, per raw column, the name of each value
+    computed (``{"v": "v0", "d": "d0", "f_mobile": "f_mobile0", ...}``). `keep` names columns of `source`
+    carried through. Every column has ``v``; ``d`` comes with resident_id and bank_card, ``bd`` with birth_date.
     """
-    names = [dict(raw=r) for r in raws]
-    carried = list(keep)
-    ctes = []
-    prev = source
-    for i, stage in enumerate(stages(today)):
-        cols = list(carried)
+    plan = stages(today)
+    last = {f"g_{k}": GUARDS[k] for k in KEYS} if guards_only else plan[-1]
+    plan = [*plan[:-1], last]
+    prefix = "g_" if guards_only else "f_"
+    defined = {k: e for stage in plan for k, e in stage.items()}
+    names: list[dict[str, str]] = [{"raw": r} for r in raws]
+    needs = []
+    for j in range(len(raws)):
+        chosen = [k for k in KEYS if keys is None or k in keys[j]]
+        todo = [prefix + k for k in chosen] + ["v"] + (["d"] if {"resident_id", "bank_card"} & set(chosen) else [])
+        todo += ["bd"] if "birth_date" in chosen else []
+        need: set[str] = set()
+        while todo:
+            k = todo.pop()
+            if k not in need and k in defined:
+                need.add(k)
+                todo += _SLOT.findall(defined[k])
+        needs.append(need)
+    query = f"SELECT * FROM {source}"
+    for i, stage in enumerate(plan):
+        cols = list(keep)
         for j, nm in enumerate(names):
-            for key, expr in stage.items():
-                alias = f"{key}{j}"
-                cols.append(f"{_fill(expr, nm)} AS {alias}")
-            for key in stage:
-                nm[key] = f"{key}{j}"
-        # Every later stage may read any earlier value: carry all forward (DuckDB drops unread ones).
-        carried = list(keep) + [v for nm in names for k, v in nm.items() if k != "raw"]
-        ctes.append(f"p{i} AS (SELECT {', '.join(cols)} FROM {prev})")
-        prev = f"p{i}"
-    ctes.append(f"p AS (SELECT * FROM {prev})")
-    return "WITH " + ", ".join(ctes), names
+            # Every later stage may read any earlier value: carry all forward (DuckDB drops unread ones).
+            cols += [v for k, v in nm.items() if k != "raw"]
+            wanted = [k for k in stage if k in needs[j]]
+            cols += [f"{_fill(stage[k], nm)} AS {k}{j}" for k in wanted]
+            nm.update({k: f"{k}{j}" for k in wanted})
+        # Nested subqueries, not a chain of CTEs: DuckDB plans CTE chains this wide several times slower.
+        query = f"SELECT {', '.join(cols)} FROM ({query}) s{i}"
+    return query, names
 
 
 def values_sql(source: str, column: str, *, today: dt.date | None = None, keep: tuple[str, ...] = ()) -> str:
@@ -293,8 +358,8 @@ def values_sql(source: str, column: str, *, today: dt.date | None = None, keep: 
 
     For classifying single values (masking, tests, the quality benchmark); `scan` aggregates the same stages.
     """
-    with_sql, (nm,) = pipeline(source, [column], today or dt.date.today(), keep=keep)
+    query, (nm,) = pipeline(source, [column], today or dt.date.today(), keep=keep)
     flags = ", ".join(f"{nm['f_' + k]} AS {k}" for k in KEYS)
     whens = " ".join(f"WHEN {nm['f_' + t.value]} THEN {lit(t.value)}" for t in PRIORITY)
     kept = "".join(f"{k}, " for k in keep)
-    return f"{with_sql} SELECT {kept}{nm['v']} AS value, {flags}, CASE {whens} END AS pii_type FROM p"
+    return f"SELECT {kept}{nm['v']} AS value, {flags}, CASE {whens} END AS pii_type FROM ({query}) p"
