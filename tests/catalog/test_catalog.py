@@ -170,10 +170,12 @@ def test_destroying_the_key_shreds_every_copy(rt, zone_setup, tmp_path):
     with rt.store.sessions() as s:
         key = cat.data_key(s, rt.keystore, rt.suite, cat.find_dataset(s, "people"))
     rt.datasets.read(ds.id, 1, key)  # cached in memory
+    cache_key = (str(rt.settings.data_dir.resolve()), ds.id, 1)
+    assert storage.CACHE.get(cache_key) is not None
     with rt.store.transaction() as s:
         cat.do_destroy(s, rt.datasets, cat.find_dataset(s, "people"), reason="协议到期，依 R-32 销毁",
                        actor=os_actor())
-    assert not rt.datasets.path(ds.id, 1).exists() and storage.CACHE.get((ds.id, 1)) is None
+    assert not rt.datasets.path(ds.id, 1).exists() and storage.CACHE.get(cache_key) is None
     with rt.store.sessions() as s:
         with pytest.raises(Conflict):
             cat.data_key(s, rt.keystore, rt.suite, cat.find_dataset(s, "people"))

@@ -56,7 +56,7 @@ def test_dataset_round_trip_and_crypto_shredding(tmp_path):
     with pytest.raises(DecryptionError):
         storage.unwrap(ks, suite, 8, wrapped)  # a wrapped key is bound to its dataset
     store.destroy(7)
-    assert not path.exists() and storage.CACHE.get((7, 1)) is None
+    assert not path.exists() and storage.CACHE.get((str(tmp_path.resolve()), 7, 1)) is None
     # Without the data key a kept copy of the file is noise.
     with pytest.raises(DecryptionError):
         unseal(suite, suite.new_data_key(), raw, context={"dataset": 7, "version": 1})

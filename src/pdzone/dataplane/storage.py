@@ -40,7 +40,7 @@ class _Cache:
 
     def __init__(self, max_bytes: int = 2 * 1024**3) -> None:
         self.max = max_bytes
-        self._d: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
+        self._d: OrderedDict[tuple[str, int, int], pa.Table] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, k):
@@ -56,9 +56,9 @@ class _Cache:
             while sum(x.nbytes for x in self._d.values()) > self.max and len(self._d) > 1:
                 self._d.popitem(last=False)
 
-    def drop(self, dataset_id: int) -> None:
+    def drop(self, dataset_id: int, root: str | None = None) -> None:
         with self._lock:
-            for k in [k for k in self._d if k[0] == dataset_id]:
+            for k in [k for k in self._d if k[1] == dataset_id and (root is None or k[0] == root)]:
                 del self._d[k]
 
 
@@ -86,18 +86,19 @@ class DatasetStorage:
         return path, digest
 
     def read(self, dataset_id: int, version: int, key: bytes) -> pa.Table:
-        cached = CACHE.get((dataset_id, version))
+        ck = (str(self.root.resolve()), dataset_id, version)  # one process may serve several stores (tests)
+        cached = CACHE.get(ck)
         if cached is not None:
             return cached
         blob = self.path(dataset_id, version).read_bytes()
         data = unseal(self.suite, key, blob, context={"dataset": dataset_id, "version": version})
         table = pq.read_table(io.BytesIO(data))
-        CACHE.put((dataset_id, version), table)
+        CACHE.put(ck, table)
         return table
 
     def destroy(self, dataset_id: int) -> None:
         """Remove every sealed file and cached copy of a dataset (its key is destroyed by the catalog)."""
-        CACHE.drop(dataset_id)
+        CACHE.drop(dataset_id, str(self.root.resolve()))
         shutil.rmtree(self.root / "datasets" / str(dataset_id), ignore_errors=True)
 
 
