@@ -41,8 +41,10 @@ class KeyStore(ABC):
         """The key if it exists; never creates one (a verifier must not mint a new platform key)."""
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (0600), atomically and durably."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -98,7 +100,7 @@ class LocalKeyStore(KeyStore):
                 value = make()
                 doc["entries"][name] = base64.b64encode(
                     suite.encrypt(kek, value, aad=name.encode())).decode()
-                _write_private(self.path, json.dumps(doc, indent=1).encode())
+                write_private(self.path, json.dumps(doc, indent=1).encode())
             else:
                 value = suite.decrypt(kek, base64.b64decode(entry), aad=name.encode())
         self._cache[name] = value

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
-from pathlib import Path
 
 from pdzone.crypto import CryptoSuite
 from pdzone.crypto.suites import NONCE, TAG, DecryptionError
@@ -62,14 +60,3 @@ def unseal(suite: CryptoSuite, key: bytes, blob: bytes, *, context: dict) -> byt
         seg = bytes(body[i * size:(i + 1) * size])
         parts.append(suite.decrypt(key, seg, _aad(header, i, i == n - 1)))
     return b"".join(parts)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pdzone.crypto import CryptoSuite, KeyStore
-from pdzone.dataplane.sealed import seal, unseal, write_private
+from pdzone.crypto.keystore import write_private
+from pdzone.dataplane.sealed import seal, unseal
 
 
 def kek(keystore: KeyStore, suite: CryptoSuite) -> bytes:
