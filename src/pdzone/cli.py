@@ -57,6 +57,16 @@ def _emit(data, as_json: bool, table: Table | None = None) -> None:
         out.print(table)
 
 
+def _json_arg(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise PdzoneError("参数须为 JSON 对象", "the argument must be a JSON object", code="invalid_request") from e
+    if not isinstance(value, dict):
+        raise PdzoneError("参数须为 JSON 对象", "the argument must be a JSON object", code="invalid_request")
+    return value
+
+
 def _write(fn):
     """Run fn(session, runtime) in one transaction, then integrate the log."""
     rt = _rt()
@@ -411,6 +421,7 @@ def dataset_set_level(name: str, level: int = typer.Option(...), basis: str = ty
 def dataset_column(name: str, column: str, role: str | None = typer.Option(None),
                    bounds: tuple[float, float] | None = typer.Option(None, help="LO HI"),
                    public_values: str | None = typer.Option(None, help="V1,V2,..."),
+                   mask: str | None = typer.Option(None, help='Masking policy JSON: {"op":"partial","keep_first":1}'),
                    basis: str = typer.Option("", help="Where the bounds or values come from (policy, GB/T 2260…)"),
                    as_json: bool = typer.Option(False, "--json")):
     """Decide a column's role and the bounds and public values differential privacy needs."""
@@ -421,7 +432,7 @@ def dataset_column(name: str, column: str, role: str | None = typer.Option(None)
         ds = cat.find_dataset(s, name)
         cat.do_set_column(s, ds, column, actor=os_actor(), role=role, bounds=bounds,
                           public_values=public_values.split(",") if public_values is not None else None,
-                          basis=basis)
+                          mask_policy=_json_arg(mask) if mask is not None else None, basis=basis)
         return next(c for c in dataset_json(s, ds)["columns"] if c["name"] == column)
     _emit(_write(do), as_json)
 

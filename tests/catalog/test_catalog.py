@@ -234,3 +234,22 @@ def test_reserved_names_are_refused():
     for name in ("import", "pending"):
         with pytest.raises(Invalid):
             cat.check_name(name)
+
+
+def test_masking_policy_is_editable_per_column_and_checked(rt, zone_setup, tmp_path):
+    from pdzone.egress.gate import policies_for
+
+    rows = [(n, f.id_number(), f.mobile(), "12", "2024-01-02") for n in ["张三", "李四", "王五", "赵六"] * 10]
+    _import(rt, write_csv(tmp_path / "d.csv", rows=rows), level=1, basis="一级")
+    with rt.store.transaction() as s:
+        ds = cat.find_dataset(s, "people")
+        cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, ds, actor=os_actor())
+    with rt.store.transaction() as s:
+        ds = cat.find_dataset(s, "people")
+        cat.do_set_column(s, ds, "姓名", actor=os_actor(), mask_policy={"op": "partial", "keep_first": 1},
+                          basis="仅保留姓氏")
+        with pytest.raises(Invalid):  # a detected identifier can never be kept raw
+            cat.do_set_column(s, ds, "身份证号", actor=os_actor(), mask_policy={"op": "keep"})
+    with rt.store.sessions() as s:
+        _, policies = policies_for(s, cat.find_dataset(s, "people"))
+    assert policies["姓名"].op == "partial" and policies["姓名"].keep_first == 1

@@ -178,7 +178,7 @@ def _column(session: Session, ds: Dataset, column: str) -> DatasetColumn:
 
 def do_set_column(session: Session, ds: Dataset, column: str, *, actor: Actor, role: str | None = None,
                   bounds: tuple[float, float] | None = None, public_values: list[str] | None = None,
-                  basis: str = "") -> DatasetColumn:
+                  mask_policy: dict | None = None, basis: str = "") -> DatasetColumn:
     """Decide what a column may be used for: its role, the bounds and public values DP needs.
 
     Bounds and public values must come from policy or public code lists (e.g. GB/T 2260), never from
@@ -209,6 +209,13 @@ def do_set_column(session: Session, ds: Dataset, column: str, *, actor: Actor, r
         col.public_values = json.dumps(values, ensure_ascii=False)
         changes["public_values"] = len(values)
         _decide(session, ds, "public_values", values, actor=actor, column=column, basis=basis)
+    if mask_policy is not None:
+        from pdzone.protect.masking import ColumnPolicy, check_policy
+
+        policy = check_policy(ColumnPolicy.model_validate(mask_policy), pii_type=col.pii_type, level=ds.level or 4)
+        col.mask_policy = policy.model_dump_json()
+        changes["mask_policy"] = json.loads(col.mask_policy)
+        _decide(session, ds, "mask_policy", changes["mask_policy"], actor=actor, column=column, basis=basis)
     if not changes:
         raise Invalid("未给出任何更改", "nothing to change", code="nothing_to_change")
     ds.updated_at = utcnow()

@@ -91,6 +91,7 @@ class ColumnIn(BaseModel):
     role: str | None = Field(default=None, max_length=20)
     bounds: tuple[float, float] | None = None
     public_values: list[str] | None = Field(default=None, max_length=10000)
+    mask_policy: dict | None = Field(default=None, description='e.g. {"op": "partial", "keep_first": 1}')
     basis: str = Field(default="", max_length=2000)
 
 
@@ -98,10 +99,11 @@ class ColumnIn(BaseModel):
 def set_column(name: str, column: str, body: ColumnIn, ctx: Ctx = Depends(api_ctx)):
     """Column decisions: operator staff may set roles; bounds and public values are the provider's or the
     security admin's decision, from policy or public code lists, never from the data."""
-    perm = Perm.DATASET_METADATA if body.bounds is None and body.public_values is None else Perm.DATASET_DECIDE
+    decides = body.bounds is not None or body.public_values is not None or body.mask_policy is not None
+    perm = Perm.DATASET_DECIDE if decides else Perm.DATASET_METADATA
     return _decide(ctx, name, perm, lambda s, ds: cat.do_set_column(
         s, ds, column, actor=ctx.actor, role=body.role, bounds=body.bounds, public_values=body.public_values,
-        basis=body.basis))
+        mask_policy=body.mask_policy, basis=body.basis))
 
 
 @router.post("/{name}/scan")
