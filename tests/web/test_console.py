@@ -33,8 +33,6 @@ from pdzone.web.runtime import Runtime
 
 TEMPLATES = Path(pdzone.web.__file__).parent / "templates"
 
-# identity.queries.list_filings still calls Result.tuples(), deprecated in SQLAlchemy 2.1 (reported;
-# not the console's code). Only that warning is let through.
 def _runtime(d: Path) -> Runtime:
     return Runtime.from_settings(Settings(data_dir=d, database_url=f"sqlite:///{d}/t.db"))
 
@@ -49,14 +47,19 @@ def seeded_dir(tmp_path_factory) -> Path:
     return d
 
 
+def copy_of(seeded: Path, into: Path) -> Runtime:
+    """A runtime on a copy of a seeded data dir (database, key store, sealed datasets)."""
+    for f in seeded.iterdir():
+        if f.is_dir():
+            shutil.copytree(f, into / f.name)
+        elif not f.name.endswith(".lock"):
+            shutil.copy2(f, into / f.name)
+    return _runtime(into)
+
+
 @pytest.fixture
 def rt(seeded_dir: Path, tmp_path: Path):
-    for f in seeded_dir.iterdir():
-        if f.is_dir():
-            shutil.copytree(f, tmp_path / f.name)
-        elif not f.name.endswith(".lock"):
-            shutil.copy2(f, tmp_path / f.name)
-    runtime = _runtime(tmp_path)
+    runtime = copy_of(seeded_dir, tmp_path)
     yield runtime
     runtime.store.dispose()
 

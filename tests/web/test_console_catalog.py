@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,16 @@ from pdzone.identity import actions as ida
 from pdzone.web import demo
 from pdzone.web.app import create_app
 from pdzone.web.runtime import Runtime
-from tests.web.test_console import _runtime, csrf_of, events, make_id_number, other_client, page_text, signed_in
+from tests.web.test_console import (
+    _runtime,
+    copy_of,
+    csrf_of,
+    events,
+    make_id_number,
+    other_client,
+    page_text,
+    signed_in,
+)
 
 
 @pytest.fixture(scope="session")
@@ -37,12 +45,7 @@ def seeded_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def rt(seeded_dir: Path, tmp_path: Path):
-    for f in seeded_dir.iterdir():
-        if f.is_dir():
-            shutil.copytree(f, tmp_path / f.name)
-        elif not f.name.endswith(".lock"):
-            shutil.copy2(f, tmp_path / f.name)
-    runtime = _runtime(tmp_path)
+    runtime = copy_of(seeded_dir, tmp_path)
     yield runtime
     runtime.store.dispose()
 
