@@ -97,7 +97,7 @@ def db_upgrade_cmd():
 def zone_add(code: str = typer.Option(...), name: str = typer.Option(...), type: str = typer.Option(...),
              supervisor: str | None = typer.Option(None, help="Supervisor organization (name or USCC)"),
              as_json: bool = typer.Option(False, "--json")):
-    z = _write(lambda s, rt: idq.zone_json(gov.do_create_zone(s, code=code, name=name, type=type,
+    z = _write(lambda s, rt: gov.zone_json(gov.do_create_zone(s, code=code, name=name, type=type,
                                                              supervisor=supervisor, actor=os_actor())))
     _emit(z, as_json)
 
@@ -106,7 +106,7 @@ def zone_add(code: str = typer.Option(...), name: str = typer.Option(...), type:
 def zone_list(as_json: bool = typer.Option(False, "--json")):
     rt = _rt()
     with rt.store.sessions() as s:
-        zones = [idq.zone_json(z) for z in gov.list_zones(s)]
+        zones = [gov.zone_json(z) for z in gov.list_zones(s)]
     t = Table("code", "name", "type")
     for z in zones:
         t.add_row(z["code"], z["name"], z["type"])

@@ -65,3 +65,7 @@ def find_zone(session: Session, code: str) -> Zone:
 
 def list_zones(session: Session) -> list[Zone]:
     return list(session.scalars(select(Zone).order_by(Zone.code)))
+
+
+def zone_json(z: Zone) -> dict:
+    return {"code": z.code, "name": z.name, "type": z.type, "supervisor_org_id": z.supervisor_org_id}

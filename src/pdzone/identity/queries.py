@@ -30,10 +30,6 @@ def user_json(session: Session, u: User) -> dict:
             "roles": [{"role": r.value, "zone": z} for r, z in roles_of(session, u.id)]}
 
 
-def zone_json(z) -> dict:
-    return {"code": z.code, "name": z.name, "type": z.type, "supervisor_org_id": z.supervisor_org_id}
-
-
 def list_filings(session: Session, zones: set[str | None], *, status: str | None = None):
     q = select(Filing, User).join(User, User.id == Filing.user_id)
     if None not in zones:

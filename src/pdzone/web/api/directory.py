@@ -24,7 +24,7 @@ class ZoneIn(BaseModel):
 @router.get("/zones")
 def zones(ctx: Ctx = Depends(api_ctx)):
     with ctx.rt.store.sessions() as s:
-        return [idq.zone_json(z) for z in gov.list_zones(s)]
+        return [gov.zone_json(z) for z in gov.list_zones(s)]
 
 
 @router.post("/zones", status_code=201)
@@ -33,7 +33,7 @@ def create_zone(body: ZoneIn, ctx: Ctx = Depends(api_ctx)):
     with ctx.rt.store.transaction() as s:
         z = gov.do_create_zone(s, code=body.code, name=body.name, type=body.type, supervisor=body.supervisor,
                                actor=ctx.actor)
-        return idq.zone_json(z)
+        return gov.zone_json(z)
 
 
 class OrgIn(BaseModel):
