@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from pdzone.web.app import create_app
 from pdzone.web.runtime import Runtime
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Screenshots for a person to look at (console-*.png, catalog-*.png); the system temp dir unless told otherwise.
+SHOTS = Path(os.environ.get("PDZONE_SCREENSHOT_DIR") or tempfile.gettempdir())
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -70,3 +73,15 @@ def browser(chromium_path):
         b = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 900})
+    pg = context.new_page()
+    problems: list[str] = []
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: problems.append(str(e)))
+    pg.problems = problems
+    yield pg
+    context.close()

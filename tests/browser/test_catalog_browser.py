@@ -3,38 +3,20 @@ its lineage drawn by ECharts (a <canvas>), ask for a masked preview, and import 
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from pdzone.web import demo
+from tests.browser.conftest import SHOTS
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(os.environ.get("PDZONE_SCREENSHOT_DIR") or tempfile.gettempdir())
 
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 900})
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: problems.append(str(e)))
-    pg.problems = problems
-    yield pg
-    context.close()
 
 
 def settle(page) -> None:
-    """Let the server's background log maintenance integrate this test's events before the next test signs in.
-
-    On SQLite (WAL, deferred BEGIN) a transaction that reads and then writes fails at once (SQLITE_BUSY_SNAPSHOT)
-    when another connection commits in between; the catalog pages retry, other pages do not yet (reported).
-    """
+    """Let the server's background log maintenance integrate this test's events before the next test signs in."""
     page.wait_for_timeout(2000)
 
 

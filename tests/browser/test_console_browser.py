@@ -3,32 +3,17 @@ page, switches to English, opens the operation log (操作日志), verifies it a
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from pathlib import Path
 
 import pyotp
 import pytest
 
 from pdzone.web import demo
+from tests.browser.conftest import SHOTS
 
 pytestmark = pytest.mark.browser
 
-# Screenshots for a person to look at (console-*.png); the system temp dir unless told otherwise.
-SHOTS = Path(os.environ.get("PDZONE_SCREENSHOT_DIR") or tempfile.gettempdir())
 
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 900})
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: problems.append(str(e)))
-    pg.problems = problems
-    yield pg
-    context.close()
 
 
 def test_auditor_signs_in_reads_the_log_in_both_languages_and_signs_out(live_server, page):

@@ -62,21 +62,6 @@ def _visible(ctx: Ctx, s: Session, name: str) -> Dataset:
     return ds
 
 
-def _retrying(work):
-    """Run `work` (one whole transaction) again if SQLite refused it because another connection committed after
-    it had read (SQLITE_BUSY_SNAPSHOT: a deferred transaction cannot then start writing, and the busy timeout
-    does not apply). The log maintenance commits about once a second, so an import, scan, preview or decision
-    that reads before it writes can meet it. Nothing was committed by the refused attempt; the catalog actions
-    clean up after themselves. To remove once the store begins write transactions IMMEDIATE on SQLite."""
-    for attempt in range(3):
-        try:
-            return work()
-        except OperationalError as e:
-            if attempt == 2 or getattr(e.orig, "sqlite_errorname", None) != "SQLITE_BUSY_SNAPSHOT":
-                raise
-    raise AssertionError("unreachable")
-
-
 def _is_pending(ds: Dataset) -> bool:
     """A level nobody confirmed yet, or a suggestion from the data that disagrees with the confirmed level."""
     return ds.level is None or (ds.suggested_level is not None and ds.suggested_level != ds.level)
@@ -266,10 +251,10 @@ def import_upload(request: Request, file: Annotated[UploadFile | None, File()] =
                 path = FsPath(d) / ("upload" + FsPath(original).suffix.lower())
             with path.open("wb") as out:
                 shutil.copyfileobj(file.file, out, length=1 << 20)
-            ds = _retrying(lambda: cat.import_dataset(
+            ds = cat.import_dataset(
                 rt.store, rt.keystore, rt.suite, rt.datasets, path, name=name.strip(), zone_code=zone,
                 provider=provider, actor=ctx.actor, title=title.strip() or None, level=wanted_level, basis=basis,
-                privacy_unit=privacy_unit.strip() or None))
+                privacy_unit=privacy_unit.strip() or None)
     except PdzoneError as e:
         note_refusal(request, e)
         return _import_page(request, ctx, status=e.status, error=e, form=form)
@@ -279,7 +264,7 @@ def import_upload(request: Request, file: Annotated[UploadFile | None, File()] =
             cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, cat.find_dataset(s, ds.name), actor=ctx.actor)
 
     try:
-        _retrying(scan_it)
+        scan_it()
     except (PdzoneError, OperationalError):
         log.warning("scan after import failed", exc_info=True, extra={"request_id": ctx.request_id})
         return see_other(f"/catalog/{ds.name}", ok="imported_unscanned")
@@ -379,7 +364,7 @@ def preview(request: Request, name: Name, limit: Annotated[int, Form(ge=1, le=ga
                                         actor=ctx.actor, limit=limit)
 
     try:
-        data, receipt = _retrying(release)
+        data, receipt = release()
     except PdzoneError as e:
         if e.code == "dataset_not_found":
             raise
@@ -399,7 +384,7 @@ def _decide(request: Request, ctx: Ctx, name: str, perm: Perm, form_key: str, fo
             fn(s, ds)
 
     try:
-        _retrying(decide)
+        decide()
     except PdzoneError as e:
         if e.code == "dataset_not_found":
             raise
