@@ -491,6 +491,34 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000))
     uvicorn.run(create_app(rt), host=host, port=port, log_level="warning")
 
 
+@app.command("worker")
+def worker(once: bool = typer.Option(False, "--once", help="Run the jobs waiting now, then exit")):
+    """Run background jobs (dataset imports) from the queue in the database; any number of workers may run,
+    beside the server's own (they must share its data directory)."""
+    import contextlib
+    import signal
+    import threading
+
+    import pdzone.catalog.tasks  # noqa: F401  (registers the catalog's job handlers)
+    from pdzone.jobs.worker import Worker
+
+    rt = _rt()
+    w = Worker.from_settings(rt.store, rt, rt.settings)
+    try:
+        if once:
+            n = w.drain()
+            rt.maintain_log()
+            out.print(f"{n} job(s) run")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        out.print(f"pdzone worker {w.name} waiting for jobs (Ctrl-C to stop)", highlight=False)
+        with contextlib.suppress(KeyboardInterrupt):
+            w.run_forever(stop, rt.settings.job_poll_s, after_job=rt.maintain_log)
+    finally:
+        rt.store.dispose()
+
+
 @app.command("demo")
 def demo(serve_: bool = typer.Option(True, "--serve/--no-serve", help="Serve after seeding"),
          host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)):
@@ -511,6 +539,9 @@ def demo(serve_: bool = typer.Option(True, "--serve/--no-serve", help="Serve aft
         out.print(line, highlight=False, soft_wrap=True)
     if serve_:
         serve(host=host, port=port)
+
+
+from pdzone import cli_cleanroom  # noqa: E402, F401  (registers the clean-room commands)
 
 
 def main() -> None:

@@ -42,6 +42,23 @@ class Settings(BaseSettings):
     checkpoint_every_s: int = Field(default=300, ge=1)
     integrate_every_s: float = Field(default=1.0, gt=0)
 
+    # Background jobs (imports): a queue in the database, run by the server and by `pdzone worker`
+    job_workers: int = Field(default=1, ge=0, le=32)
+    job_poll_s: float = Field(default=1.0, gt=0)
+    job_heartbeat_s: float = Field(default=5.0, gt=0)
+    job_stale_after_s: float = Field(default=300.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1)
+
+    # Clean room
+    cleanroom_engine: Literal["duckdb", "postgres", "spark"] = "duckdb"
+    cleanroom_engine_url: str = ""  # postgres: the zone's PostgreSQL DSN; spark: master URL or sc:// address
+    cleanroom_k: int = Field(default=10, ge=2)
+    cleanroom_min_group_level3: int = Field(default=20, ge=1)
+    cleanroom_min_group_level4: int = Field(default=50, ge=1)
+    cleanroom_delta_per_query: float = Field(default=1e-7, gt=0, lt=1e-3)
+    cleanroom_timeout_s: float = Field(default=60.0, gt=0)
+    cleanroom_max_rows: int = Field(default=1000, ge=1, le=100_000)
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings):

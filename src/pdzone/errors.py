@@ -55,3 +55,10 @@ class Forbidden(PdzoneError):
 class Locked(PdzoneError):
     status = 423
     code = "account_locked"
+
+
+class BadRequest(PdzoneError):
+    """Malformed input that is not a form field (e.g. SQL that does not parse)."""
+
+    status = 400
+    code = "bad_request"

@@ -63,7 +63,7 @@ def test_operator_opens_a_dataset_sees_its_lineage_chart_and_a_masked_preview(li
     assert page.problems == []
 
 
-def test_import_wizard_shows_progress_and_lands_on_the_new_dataset(live_server, page, tmp_path):
+def test_import_wizard_queues_a_job_whose_page_follows_it_to_the_dataset(live_server, page, tmp_path):
     from playwright.sync_api import expect
 
     from tests.web.test_console_catalog import _gbk_csv
@@ -72,25 +72,40 @@ def test_import_wizard_shows_progress_and_lands_on_the_new_dataset(live_server, 
     sign_in(page, base, "operator")
     page.goto(base + "/catalog/import")
     expect(page.locator("h1")).to_have_text("导入数据集")
-    bad = tmp_path / "坏文件.csv"
-    bad.write_bytes("姓名,金额\n张三,1\n李四,2,3\n".encode("gbk"))
+    page.fill("#import-name", "social_insurance")  # what the form can tell is shown in place, the form kept
+    page.set_input_files("#import-file", str(_write(tmp_path / "a.csv", _gbk_csv())))
+    page.click("#import-submit")
+    expect(page.locator("#import-error")).to_contain_text("数据集名已被使用")
+    expect(page.locator("#import-name")).to_have_value("social_insurance")
+
+    # a bad file: queued, then the job's page (refreshed by its script) names the row
+    bad = _write(tmp_path / "坏文件.csv", "姓名,金额\n张三,1\n李四,2,3\n".encode("gbk"))
     page.set_input_files("#import-file", str(bad))
     page.fill("#import-name", "browser_bad")
     page.click("#import-submit")
-    expect(page.locator("#import-error")).to_contain_text("第 3 行")  # shown in place, the form kept
-    expect(page.locator("#import-name")).to_have_value("browser_bad")
+    page.wait_for_url(re.compile(r".*/console/jobs/\d+\?ok=import_queued$"))
+    expect(page.locator("#job-error")).to_contain_text("第 3 行", timeout=30_000)
+    expect(page.locator("#job-status")).to_have_text("未完成")
 
-    good = tmp_path / "人员名单.csv"
-    good.write_bytes(_gbk_csv())
-    page.set_input_files("#import-file", str(good))
+    page.goto(base + "/catalog/import")
+    page.set_input_files("#import-file", str(_write(tmp_path / "人员名单.csv", _gbk_csv())))
     page.fill("#import-name", "browser_people")
     page.fill("#import-title", "浏览器上传的人员名单")
-    page.click("#import-submit")
-    expect(page.locator("#import-progress")).to_be_visible()
+    page.click("#import-submit")  # the upload's progress shows briefly: the request only queues the import
+    page.wait_for_url(re.compile(r".*/console/jobs/\d+\?ok=import_queued$"))
+    link = page.locator("#job-dataset-link")
+    expect(link).to_be_visible(timeout=30_000)
+    page.screenshot(path=SHOTS / "catalog-import-job-zh.png", full_page=True)
+    link.click()
     page.wait_for_url(base + "/catalog/browser_people?ok=imported")
     expect(page.locator("table.schema")).to_contain_text("居民身份证号码")
     expect(page.locator(".suggestion-note")).to_contain_text("建议，须人工确认")
     page.screenshot(path=SHOTS / "catalog-imported-zh.png", full_page=True)
     settle(page)
-    # the refused upload's 422 is reported by the browser as a failed load; nothing else went wrong
-    assert [p for p in page.problems if "status of 422" not in p] == []
+    # the refused form's 409 is reported by the browser as a failed load; nothing else went wrong
+    assert [p for p in page.problems if "status of 409" not in p] == []
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path

@@ -1,5 +1,6 @@
 """The console's data catalog (数据目录): search and facets, the dataset page, the masked preview through the
-egress gate, level and column decisions, pending decisions, and the import wizard.
+egress gate, level, column and masking-policy decisions, pending decisions; the import wizard's helpers (the import
+itself is tested in test_console_jobs.py).
 
 Each test gets its own copy of a demo database (with its four datasets and their sealed files) seeded once per
 session, as in test_console.py.
@@ -17,7 +18,6 @@ from fastapi.testclient import TestClient
 import pdzone.db
 from pdzone.audit.events import os_actor
 from pdzone.catalog import actions as cat
-from pdzone.identity import actions as ida
 from pdzone.web import demo
 from pdzone.web.app import create_app
 from pdzone.web.runtime import Runtime
@@ -314,9 +314,94 @@ def test_column_roles_are_metadata_bounds_are_decisions(client, rt):
         assert r.status_code == 200 and "列的决定已保存" in page_text(r)
         schema = re.search(r'<table class="schema">(.*?)</table>', r.text, re.S).group(1)
         assert "度量" in schema and "东城区、西城区、朝阳区" in schema
-    details = [e["details"] for e in events(rt, action="catalog.dataset.column")]
+    details = [e["details"] for e in events(rt, action="catalog.dataset.column")
+               if e["actor"] in ("user:operator", "user:provider")]  # not the demo seed's own decisions
     assert len(details) == 2
     assert {"column": "参保区", "public_values": 3} in details and {"column": "缴费基数", "role": "measure"} in details
+
+
+def _schema_row(page: str, column: str) -> str:
+    schema = re.search(r'<table class="schema">(.*?)</table>', page, re.S).group(1)
+    return re.search(rf"<strong>{column}</strong>(.*?)</tr>", schema, re.S).group(1)
+
+
+def _policy_of(rt: Runtime, name: str, column: str):
+    from pdzone.egress.gate import policies_for
+
+    with rt.store.sessions() as s:
+        return policies_for(s, cat.find_dataset(s, name))[1][column]
+
+
+def test_provider_sets_a_columns_masking_policy_through_the_form(client, rt):
+    signed_in(client, "provider")
+    page = client.get("/catalog/social_insurance")
+    assert 'id="mask-form"' in page.text and "列的脱敏策略" in page_text(page)
+    assert '<option value="id_generalize">身份证号泛化 (id_generalize)</option>' in page.text
+    r = client.post("/catalog/social_insurance/mask", data={
+        "csrf": csrf_of(page.text), "column": "姓名", "op": "partial", "keep_first": "1", "keep_last": "",
+        "cap": "90", "keep_sex": "1", "granularity": "district", "region_digits": "6", "basis": "仅保留姓氏"},
+        follow_redirects=False)  # cap, keep_sex... belong to other operators: the form shows them all, they are ignored
+    assert r.status_code == 303 and r.headers["location"] == "/catalog/social_insurance?ok=mask_set"
+    page = client.get(r.headers["location"]).text
+    assert "脱敏策略已保存" in html.unescape(page)
+    row = _schema_row(page, "姓名")
+    assert "部分屏蔽" in row and "keep_first=1" in row
+    decisions = re.search(r'<section class="card" id="decisions">(.*?)</section>', page, re.S).group(1)
+    assert "脱敏策略" in decisions and "keep_first=1" in decisions and "仅保留姓氏" in decisions
+    policy = _policy_of(rt, "social_insurance", "姓名")
+    assert (policy.op, policy.keep_first) == ("partial", 1)  # what the egress gate applies from now on
+    ev = [e for e in events(rt, action="catalog.dataset.column", actor="user:provider")
+          if "mask_policy" in e["details"]]
+    assert [e["details"] for e in ev] == [{"column": "姓名", "mask_policy": {"op": "partial", "keep_first": 1,
+                                                                            "keep_last": 0, "mask_char": "*"}}]
+
+
+def test_a_refused_masking_policy_is_explained_beside_the_form(client, rt):
+    signed_in(client, "secadmin")
+    csrf = csrf_of(client.get("/catalog/social_insurance").text)
+
+    def mask(**form):
+        return client.post("/catalog/social_insurance/mask", data={"csrf": csrf, **form}, follow_redirects=False)
+
+    before = _policy_of(rt, "social_insurance", "身份证号")
+    r = mask(column="身份证号", op="keep")
+    assert r.status_code == 422 and 'id="error-mask"' in r.text
+    assert "识别为个人信息（resident_id）的列不能使用会原样输出部分值的操作 keep" in page_text(r)
+    assert re.search(r'<option value="keep" selected>', r.text)  # the form keeps what was chosen
+    r = mask(column="缴费基数", op="keep")
+    assert r.status_code == 422 and "2 级及以上数据的列须脱敏，除非明确放行" in page_text(r)
+    r = mask(column="缴费基数", op="top_code")
+    assert r.status_code == 422 and "顶部编码须给出上限 cap" in page_text(r)
+    r = mask(column="缴费基数", op="top_code", cap="many")
+    assert r.status_code == 422 and "参数 cap 须为数字" in page_text(r)
+    r = mask(column="缴费基数", op="shuffle")
+    assert r.status_code == 422 and "脱敏策略无效" in page_text(r)
+    r = mask(column="没有这列", op="redact")
+    assert r.status_code == 404 and "没有列 没有这列" in page_text(r) and 'id="error-mask"' in r.text
+    client.get("/lang/en")
+    r = mask(column="身份证号", op="suppress")
+    assert r.status_code == 422 and "a resident_id column cannot use suppress" in page_text(r)
+    assert _policy_of(rt, "social_insurance", "身份证号") == before
+    assert not [e for e in events(rt, action="catalog.dataset.column", actor="user:secadmin")]
+    r = mask(column="缴费基数", op="top_code", cap="30000", basis="政策上限")  # a valid decision goes through
+    assert r.status_code == 303
+    assert _policy_of(rt, "social_insurance", "缴费基数").cap == 30000
+
+
+def test_operator_staff_neither_see_nor_use_the_masking_form(client, rt):
+    signed_in(client, "operator")
+    page = client.get("/catalog/social_insurance")
+    assert 'id="mask-form"' not in page.text and "列的脱敏策略" not in page_text(page)
+    before = _policy_of(rt, "social_insurance", "姓名")
+    r = client.post("/catalog/social_insurance/mask", data={"csrf": csrf_of(page.text), "column": "姓名",
+                                                            "op": "pseudonym"})
+    assert r.status_code == 403 and "没有执行此操作的权限" in page_text(r)
+    assert _policy_of(rt, "social_insurance", "姓名") == before
+    assert [e["action"] for e in events(rt, outcome="denied", actor="user:operator")] == [
+        "POST /catalog/social_insurance/mask"]
+    with other_client(rt) as analyst:
+        signed_in(analyst, "analyst")
+        assert 'id="mask-form"' not in analyst.get("/catalog/social_insurance").text
 
 
 def test_pending_decisions_on_the_providers_home_and_pending_page(client, rt):
@@ -337,7 +422,7 @@ def test_pending_decisions_on_the_providers_home_and_pending_page(client, rt):
         assert operator.get("/catalog/pending").status_code == 403
 
 
-# --- the import wizard ---------------------------------------------------------------------
+# --- the import wizard (the import itself runs as a background job: see test_console_jobs.py) -------------
 
 def _gbk_csv(rows: int = 12) -> bytes:
     lines = ["姓名,身份证号,缴费金额,所属区"]
@@ -353,83 +438,3 @@ def _import(c: TestClient, data: bytes, filename: str = "人员名单.csv", **fi
     form = {"csrf": csrf, "zone": "bj_comprehensive", "name": "uploaded_people", "provider": "北京市市场监督管理局",
             "title": "上传的人员名单", **fields}
     return c.post("/catalog/import", data=form, files={"file": (filename, data, "text/csv")}, follow_redirects=False)
-
-
-def test_import_wizard_takes_a_gbk_csv_and_shows_detected_pii_and_the_suggestion(client, rt):
-    signed_in(client, "operator")
-    page = client.get("/catalog/import")
-    assert page.status_code == 200 and 'enctype="multipart/form-data"' in page.text
-    assert '<script src="/static/catalog-import.js" defer></script>' in page.text
-    assert 'id="import-progress"' in page.text
-    r = _import(client, _gbk_csv(), privacy_unit="身份证号")
-    assert r.status_code == 303, page_text(r)
-    assert r.headers["location"] == "/catalog/uploaded_people?ok=imported"
-    text = page_text(client.get(r.headers["location"]))
-    assert "上传的人员名单" in text and "数据集已导入并加密保存" in text
-    assert "GB18030（兼容 GBK）" in text and "人员名单.csv" in text
-    assert "居民身份证号码" in text and "姓名" in text
-    assert "尚未确认" in text and "建议，须人工确认" in text
-    page = client.get("/catalog/uploaded_people").text
-    assert re.search(r'<div class="level-box suggestion">.*?lvl-3 suggested', page, re.S)
-    assert [e["target_id"] for e in events(rt, action="catalog.dataset.import", actor="user:operator")] == [
-        "uploaded_people"]
-    assert [e["target_id"] for e in events(rt, action="catalog.dataset.scan", actor="user:operator")] == [
-        "uploaded_people"]
-    # the provider now has a decision waiting
-    with other_client(rt) as provider:
-        signed_in(provider, "provider")
-        assert "上传的人员名单" in page_text(provider.get("/"))
-
-
-def test_import_errors_are_shown_inline_with_the_line_or_field(client, rt):
-    signed_in(client, "operator")
-    r = _import(client, "姓名,金额\n张三,1\n李四,2,3\n".encode("gbk"), name="bad_rows")
-    assert r.status_code == 422
-    text = page_text(r)
-    assert "导入未完成" in text and "第 3 行" in text and "bad_import_file" in text
-    assert 'value="bad_rows"' in r.text  # the form keeps what was typed
-
-    r = _import(client, b"\xff\xfe\xfa,a\n1,2\n", name="bad_bytes")
-    assert r.status_code == 422 and "无法识别文件编码" in page_text(r) and "字节处" in page_text(r)
-
-    r = _import(client, _gbk_csv(), name="social_insurance")
-    assert r.status_code == 409 and "数据集名已被使用" in page_text(r)
-    assert 'id="err-name"' in r.text and 'aria-describedby="err-name"' in r.text
-
-    r = _import(client, _gbk_csv(), filename="people.txt.exe", name="wrong_type")
-    assert r.status_code == 422 and "不支持的文件类型" in page_text(r)
-
-    client.get("/lang/en")
-    r = _import(client, b"a,b\n1,2\n3,4,5\n", name="bad_en")
-    assert r.status_code == 422 and "line 3" in page_text(r) and "Nothing was imported" in page_text(r)
-    with rt.store.sessions() as s:
-        for name in ("bad_rows", "bad_bytes", "wrong_type", "bad_en"):
-            with pytest.raises(Exception, match="no dataset named"):
-                cat.find_dataset(s, name)
-
-
-def test_only_filed_operator_staff_may_import(client, rt):
-    signed_in(client, "provider")
-    assert client.get("/catalog/import").status_code == 403
-    with other_client(rt) as analyst:
-        signed_in(analyst, "analyst")
-        csrf = csrf_of(analyst.get("/").text)
-        r = analyst.post("/catalog/import", data={"csrf": csrf, "zone": "bj_comprehensive", "name": "x",
-                                                  "provider": "北京市市场监督管理局"},
-                         files={"file": ("a.csv", _gbk_csv(), "text/csv")})
-        assert r.status_code == 403
-    with other_client(rt) as operator:
-        signed_in(operator, "operator")
-        r = _import(operator, _gbk_csv(), zone="bj_transport", name="other_zone")  # not their zone
-        assert r.status_code == 403 and "没有执行此操作的权限" in page_text(r) and 'id="err-zone"' in r.text
-        with rt.store.transaction() as s:
-            ida.do_revoke_filing(s, ida.find_user(s, "operator"), "bj_comprehensive", reason="离岗", actor=os_actor())
-        page = operator.get("/catalog/import")
-        assert "您尚未在任何专区备案" in page_text(page) and 'id="import-form"' not in page.text
-        r = operator.post("/catalog/import", data={"csrf": csrf_of(page.text), "zone": "bj_comprehensive",
-                                                   "name": "unfiled", "provider": "北京市市场监督管理局"},
-                          files={"file": ("a.csv", _gbk_csv(), "text/csv")})
-        assert r.status_code == 403 and "尚未在该专区备案" in page_text(r)
-    assert events(rt, action="catalog.dataset.import", actor="user:operator") == []
-    refused = events(rt, outcome="denied", actor="user:operator")
-    assert {e["details"].get("reason") for e in refused} >= {"forbidden", "not_filed"}

@@ -53,7 +53,18 @@ class Action(StrEnum):
     DATASET_DESTROY = "catalog.dataset.destroy"
     DATASET_METADATA = "catalog.dataset.metadata"
     DATASET_LINEAGE = "catalog.dataset.lineage"
+    DATASET_CONTRIBUTIONS = "catalog.dataset.contributions"
+    SCENARIO_ADD = "egress.scenario.add"
+    GRANT_ADD = "egress.grant.add"
+    GRANT_REVOKE = "egress.grant.revoke"
+    DATASET_CAP = "egress.dataset.cap"
+    QUERY_RELEASE = "egress.query.release"
+    QUERY_HOLD = "cleanroom.query.hold"
+    QUERY_APPROVE = "cleanroom.query.approve"
+    QUERY_REJECT = "cleanroom.query.reject"
+    QUERY_FAIL = "cleanroom.query.fail"
     SYSTEM_DEMO_SEED = "system.demo.seed"
+    JOB_ENQUEUE = "system.job.enqueue"
 
 
 class Outcome(StrEnum):

@@ -241,6 +241,23 @@ def do_destroy(session: Session, store: ds_storage.DatasetStorage, ds: Dataset, 
     store.destroy(ds.id)
 
 
+MAX_CONTRIBUTIONS = 1000
+
+
+def do_set_contributions(session: Session, ds: Dataset, rows: int, *, actor: Actor, basis: str = "") -> None:
+    """Decide the contribution bound L: the most rows of one person (privacy unit) a DP answer uses."""
+    if not ds.privacy_unit:
+        raise Invalid("请先声明隐私单元列", "declare the privacy-unit column first", code="privacy_unit_required")
+    if not isinstance(rows, int) or not 1 <= rows <= MAX_CONTRIBUTIONS:
+        raise Invalid(f"每人最多行数须在 1 到 {MAX_CONTRIBUTIONS} 之间",
+                      f"rows per person must be 1 to {MAX_CONTRIBUTIONS}", code="invalid_contributions")
+    ds.max_contributions = rows
+    ds.updated_at = utcnow()
+    _decide(session, ds, "contributions", rows, actor=actor, basis=basis)
+    record(session, actor=actor, action=Action.DATASET_CONTRIBUTIONS, target_type="dataset", target_id=ds.name,
+           zone=ds.zone_code, details={"max_contributions": rows})
+
+
 def data_key(session: Session, keystore: KeyStore, suite: CryptoSuite, ds: Dataset) -> bytes:
     key = session.get(DatasetKey, ds.id)
     if key is None or key.wrapped is None:

@@ -35,6 +35,7 @@ class Dataset(Base):
     r28_reason: Mapped[str | None] = mapped_column(String(30))  # never enters operation when set
     r28_note: Mapped[str | None] = mapped_column(Text)
     privacy_unit: Mapped[str | None] = mapped_column(String(200))
+    max_contributions: Mapped[int | None] = mapped_column(Integer)  # DP: rows kept per privacy unit (L)
     source_format: Mapped[str] = mapped_column(String(20), default="")
     source_encoding: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

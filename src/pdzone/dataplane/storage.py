@@ -13,6 +13,7 @@ import io
 import shutil
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -96,6 +97,30 @@ class DatasetStorage:
         table = pq.read_table(io.BytesIO(data))
         CACHE.put(ck, table)
         return table
+
+    def read_derived(self, dataset_id: int, version: int, variant: str, key: bytes,
+                     build: Callable[[], pa.Table]) -> tuple[pa.Table, bool]:
+        """A copy derived from one version (e.g. contribution-bounded), sealed under the same data key.
+
+        Built once, stored beside the version and cached; destroying the dataset shreds it too.
+        Returns the table and whether it had to be built now (a cold start).
+        """
+        ck = (str(self.root.resolve()), dataset_id, (version, variant))
+        cached = CACHE.get(ck)
+        if cached is not None:
+            return cached, False
+        path = self.root / "datasets" / str(dataset_id) / f"v{version}.{variant}.parquet.sealed"
+        context = {"dataset": dataset_id, "version": version, "variant": variant}
+        built = not path.exists()
+        if built:
+            table = build()
+            buf = io.BytesIO()
+            pq.write_table(table, buf, compression="zstd")
+            write_private(path, seal(self.suite, key, buf.getvalue(), context=context))
+        else:
+            table = pq.read_table(io.BytesIO(unseal(self.suite, key, path.read_bytes(), context=context)))
+        CACHE.put(ck, table)
+        return table, built
 
     def destroy(self, dataset_id: int) -> None:
         """Remove every sealed file and cached copy of a dataset (its key is destroyed by the catalog)."""

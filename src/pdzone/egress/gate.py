@@ -26,7 +26,7 @@ from pdzone.crypto import CryptoSuite, KeyStore
 from pdzone.dataplane.engine import with_tables
 from pdzone.dataplane.storage import DatasetStorage
 from pdzone.db import utcnow
-from pdzone.errors import Invalid
+from pdzone.errors import Forbidden, Invalid
 from pdzone.identity.auth import Principal
 from pdzone.identity.roles import Perm
 from pdzone.protect.masking import ColumnPolicy, MaskOp, Pseudonymizer, check_policy, default_policy, mask_query
@@ -138,3 +138,49 @@ def release_stats(session: Session, keystore: KeyStore, suite: CryptoSuite, stor
     receipt = _audit(session, suite, actor=actor, ds=ds, form=Form.STATS, table=stats,
                      recipient=f"org:{principal.org_id}", extra={})
     return {"rows": table.num_rows, "columns": stats.to_pylist()}, receipt
+
+
+def digest_rows(suite: CryptoSuite, columns: list[str], rows: list[list]) -> str:
+    """A digest of exactly what leaves (canonical JSON of columns and rows)."""
+    blob = json.dumps({"columns": columns, "rows": rows}, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                      default=str).encode()
+    return suite.hash(blob).hex()
+
+
+def release_answer(session: Session, suite: CryptoSuite, *, actor: Actor, grant, datasets: list[Dataset],
+                   columns: list[str], rows: list[list], epsilon_nano: int, delta_femto: int, details: dict,
+                   store_answer: tuple[str, bytes] | None = None) -> dict:
+    """The clean room's door: charge the budget, keep the answer, audit, return the receipt.
+
+    All in the caller's transaction, committed before the first byte of the answer leaves: the ε
+    charge (grant and each dataset account), the stored answer (unique per grant and normalized
+    query, so a concurrent twin fails here rather than releasing fresh, uncharged noise) and the
+    audit event with the query hash, datasets, scenario, ε, rows out and a digest of the result.
+    """
+    from pdzone.egress import grants as gr
+    from pdzone.egress.models import StoredAnswer
+
+    for ds in datasets:
+        cat.check_operable(ds)
+    if grant.revoked or (grant.expires_at is not None and grant.expires_at <= utcnow()):
+        raise Forbidden("授权已到期或被撤销", "the grant has expired or was revoked", code="grant_expired")
+    if epsilon_nano or delta_femto:
+        gr.charge(session, grant, datasets, epsilon_nano, delta_femto)
+    digest = digest_rows(suite, columns, rows)
+    ev = record(session, actor=actor, action="egress.query.release", target_type="grant", target_id=str(grant.id),
+                zone=grant.zone_code,
+                details={**details, "datasets": {d.name: d.version for d in datasets}, "rows": len(rows),
+                         "columns": columns, "digest": digest, "epsilon": str(gr.from_nano(epsilon_nano)),
+                         "delta": float(delta_femto) * 1e-15})
+    flush_events(session)
+    if store_answer is not None:
+        key, sealed = store_answer
+        session.add(StoredAnswer(grant_id=grant.id, query_key=key, sealed=sealed, event_id=ev.id or 0,
+                                 created_at=utcnow()))
+        session.flush()
+    session.refresh(grant)
+    return {"event_id": ev.id, "seq": None, "grant_id": grant.id, "digest": digest, "rows": len(rows),
+            "epsilon_spent": str(gr.from_nano(epsilon_nano)),
+            "epsilon_left": str(gr.from_nano(grant.epsilon_total - grant.epsilon_spent)),
+            "delta_spent": float(delta_femto) * 1e-15, "released_at": utcnow().isoformat(),
+            "datasets": {d.name: d.version for d in datasets}}

@@ -41,13 +41,16 @@ class Perm(StrEnum):
     DATASET_METADATA = "catalog.dataset.metadata"   # edit metadata, propose column roles
     DATASET_DECIDE = "catalog.dataset.decide"       # confirm level, R-28 flags, DP bounds, public values
     DATASET_PREVIEW = "catalog.dataset.preview"     # masked previews (through the egress gate)
+    GRANT_MANAGE = "egress.grant.manage"            # scenarios, grants, budgets and caps
+    CLEANROOM_QUERY = "cleanroom.query.run"         # run clean-room queries within grants
+    CLEANROOM_APPROVE = "cleanroom.query.approve"   # approve level-4 queries
 
 
 PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.SYSTEM_ADMIN: frozenset({Perm.ORG_MANAGE, Perm.USER_MANAGE, Perm.ZONE_MANAGE, Perm.DIRECTORY_READ,
                                   Perm.CATALOG_READ}),
     Role.SECURITY_ADMIN: frozenset({Perm.ROLE_GRANT, Perm.FILING_DECIDE, Perm.DIRECTORY_READ, Perm.CATALOG_READ,
-                                    Perm.DATASET_DECIDE}),
+                                    Perm.DATASET_DECIDE, Perm.GRANT_MANAGE, Perm.CLEANROOM_APPROVE}),
     Role.AUDITOR: frozenset({Perm.AUDIT_READ, Perm.AUDIT_REVIEW, Perm.CATALOG_READ}),
     Role.SUPERVISOR: frozenset({Perm.AUDIT_READ, Perm.CHECKPOINT_COSIGN, Perm.CATALOG_READ}),
     Role.EXPERT: frozenset(),
@@ -56,7 +59,7 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
     # Operator staff and partner analysts must also be filed (备案) for the zone.
     Role.OPERATOR_STAFF: frozenset({Perm.CATALOG_READ, Perm.DATASET_IMPORT, Perm.DATASET_METADATA,
                                     Perm.DATASET_PREVIEW}),
-    Role.PARTNER_ANALYST: frozenset({Perm.CATALOG_READ}),
+    Role.PARTNER_ANALYST: frozenset({Perm.CATALOG_READ, Perm.CLEANROOM_QUERY}),
 }
 
 # Token scopes a user may ask for when issuing an API token; a token never exceeds its user.

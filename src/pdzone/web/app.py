@@ -1,4 +1,4 @@
-"""The ASGI application: API, console, error handling, background log maintenance."""
+"""The ASGI application: API, console, error handling, background log maintenance and job workers."""
 
 from __future__ import annotations
 
@@ -24,17 +24,21 @@ __version__ = _dist_version("pdzone")
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True) -> FastAPI:
+def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True, run_jobs: bool = True) -> FastAPI:
+    """The app; while it runs it maintains the operation log and runs `PDZONE_JOB_WORKERS` job workers."""
     runtime = runtime or Runtime.from_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        task = asyncio.create_task(_maintain_loop(runtime)) if maintain_log else None
+        tasks = [asyncio.create_task(_maintain_loop(runtime))] if maintain_log else []
+        if run_jobs:
+            tasks += [asyncio.create_task(_job_loop(runtime, n)) for n in range(runtime.settings.job_workers)]
         try:
             yield
         finally:
-            if task:
+            for task in tasks:
                 task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
@@ -133,3 +137,22 @@ async def _maintain_loop(runtime: Runtime) -> None:
         except Exception:
             log.exception("operation log maintenance failed")
         await asyncio.sleep(runtime.settings.integrate_every_s)
+
+
+async def _job_loop(runtime: Runtime, n: int) -> None:
+    """One in-process worker of the job queue: runs queued jobs (imports), polling when there are none.
+
+    A job runs in a worker thread; stopping the server stops the polling, and a job cut off by the process's
+    end is re-queued by any worker once its heartbeat is stale (the queue is in the database)."""
+    import pdzone.catalog.tasks  # noqa: F401  (registers the catalog's job handlers)
+    from pdzone.jobs.worker import Worker, worker_name
+
+    worker = Worker.from_settings(runtime.store, runtime, runtime.settings, name=worker_name(f":web{n}"))
+    while True:
+        try:
+            ran = await asyncio.to_thread(worker.run_once)
+        except Exception:
+            log.exception("job worker failed")
+            ran = False
+        if not ran:
+            await asyncio.sleep(runtime.settings.job_poll_s)

@@ -18,7 +18,7 @@ from pdzone.audit.models import AuditEvent
 from pdzone.errors import Conflict
 from pdzone.governance import actions as gov
 from pdzone.identity import actions as ida
-from pdzone.identity.models import User
+from pdzone.identity.models import Organization, User
 from pdzone.web.runtime import Runtime
 
 DEMO_PASSWORD = "Demo-Pdzone-2026"
@@ -121,6 +121,7 @@ def seed(rt: Runtime, *, datasets: bool = True, rows: int = 2000) -> list[dict]:
         record(s, actor=actor, action=Action.SYSTEM_DEMO_SEED, details={"users": len(USERS)})
     if datasets:
         seed_datasets(rt, rows=rows)
+        seed_cleanroom(rt)
     rt.maintain_log(force_checkpoint=True)
     return accounts()
 
@@ -137,3 +138,32 @@ def seed_datasets(rt: Runtime, *, rows: int = 2000) -> None:
                             privacy_unit=unit)
         with rt.store.transaction() as s:
             do_scan(s, rt.keystore, rt.suite, rt.datasets, s.merge(ds), actor=os_actor())
+
+
+def seed_cleanroom(rt: Runtime) -> None:
+    """Declare what DP needs (roles, bounds and public values from policy), register scenarios, grant them."""
+    from decimal import Decimal
+
+    from pdzone.catalog.actions import do_set_column, do_set_contributions, find_dataset
+    from pdzone.egress import grants as gr
+    from pdzone.egress.models import DatasetCap
+    from pdzone.web.demo_data import CLEANROOM_COLUMNS, CLEANROOM_GRANTS, CLEANROOM_SCENARIOS
+
+    actor = os_actor()
+    with rt.store.transaction() as s:
+        for name, (contrib, columns) in CLEANROOM_COLUMNS.items():
+            ds = find_dataset(s, name)
+            for col, role, bounds, public, basis in columns:
+                do_set_column(s, ds, col, actor=actor, role=role, bounds=bounds, public_values=public, basis=basis)
+            if contrib:
+                do_set_contributions(s, ds, contrib, actor=actor, basis="按月缴费，每人每年最多 12 条（政策）")
+        for zone, code, name, category, desc in CLEANROOM_SCENARIOS:
+            gr.do_add_scenario(s, zone_code=zone, code=code, name=name, category=category, description=desc,
+                               actor=actor)
+        for partner, scenario, names, eps, default, forms in CLEANROOM_GRANTS:
+            org = s.scalar(select(Organization).where(Organization.name == partner))
+            for n in names:
+                if s.get(DatasetCap, find_dataset(s, n).id) is None:
+                    gr.do_set_cap(s, find_dataset(s, n), Decimal(eps), actor=actor)
+            gr.do_add_grant(s, partner=org, dataset_names=names, scenario_code=scenario, epsilon=Decimal(eps),
+                            default_epsilon=Decimal(default), max_epsilon=Decimal(2), forms=forms, actor=actor)

@@ -86,3 +86,52 @@ DEMO_DATASETS = [  # name, zone, provider, title, level, basis, privacy unit
     ("health_visits", "bj_comprehensive", "北京市市场监督管理局", "门诊就诊记录", 4,
      "含健康医疗信息（四级）", "身份证号"),
 ]
+
+
+MONTHS = [f"2025-{m:02d}" for m in range(1, 13)]
+
+# DP metadata from policy and public code lists, never from the data: GB/T 2260 districts, the 2025
+# Beijing social-insurance base range (6,326-35,283 yuan), the fare table, the diagnosis code list.
+CLEANROOM_COLUMNS = {  # dataset: (rows per person L, [(column, role, bounds, public values, basis)])
+    "social_insurance": (12, [
+        ("身份证号", "identifier", None, None, "直接标识符"),
+        ("姓名", "identifier", None, None, "直接标识符"),
+        ("参保区", "dimension", None, DISTRICTS, "GB/T 2260 北京市辖区"),
+        ("缴费月份", "dimension", None, MONTHS, "2025 年缴费月份"),
+        ("缴费基数", "measure", (6326.0, 35283.0), None, "2025 年北京市社保缴费基数上下限（政策）"),
+        ("个人缴费额", "measure", (0.0, 2823.0), None, "缴费基数上限 × 8%（政策）"),
+    ]),
+    "enterprise_registry": (None, [
+        ("统一社会信用代码", "identifier", None, None, "直接标识符"),
+        ("所属区", "dimension", None, DISTRICTS, "GB/T 2260 北京市辖区"),
+        ("注册资本（万元）", "measure", (0.0, 100000.0), None, "登记规则"),
+    ]),
+    "transit_trips": (None, [
+        ("卡号", "identifier", None, None, "直接标识符"),
+        ("进站", "dimension", None, STATIONS, "线网站点表"),
+        ("出站", "dimension", None, STATIONS, "线网站点表"),
+        ("票价（元）", "measure", (2.0, 10.0), None, "票价表"),
+    ]),
+    "health_visits": (20, [
+        ("身份证号", "identifier", None, None, "直接标识符"),
+        ("姓名", "identifier", None, None, "直接标识符"),
+        ("手机号", "identifier", None, None, "直接标识符"),
+        ("诊断", "dimension", None, DIAGNOSES, "诊断编码表"),
+        ("费用（元）", "measure", (0.0, 5000.0), None, "门诊费用上限（政策）"),
+    ]),
+}
+
+CLEANROOM_SCENARIOS = [  # zone, code, name, category, description
+    ("bj_comprehensive", "inclusive_credit", "普惠金融信用评估", "industry",
+     "以社保缴费、企业登记信息评估小微企业与个人信用，服务普惠金融"),
+    ("bj_comprehensive",
+     "enterprise_due_diligence", "企业尽职调查", "industry", "查询企业登记公示信息（一级，脱敏后逐行）"),
+    ("bj_transport", "commute_planning", "通勤出行规划", "public_interest", "分析站点间通勤客流，优化公交线网"),
+]
+
+CLEANROOM_GRANTS = [  # partner, scenario, datasets, ε total (and per-dataset cap), default ε per query, forms
+    ("北京普惠征信服务有限公司", "inclusive_credit", ["social_insurance", "enterprise_registry", "health_visits"],
+     "20", "1", ["aggregate"]),
+    ("北京普惠征信服务有限公司", "enterprise_due_diligence", ["enterprise_registry"], "20", "1", ["aggregate", "rows"]),
+    ("北京智慧出行科技有限公司", "commute_planning", ["transit_trips"], "20", "1", ["aggregate"]),
+]

@@ -488,11 +488,79 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "import.where.columns": ("涉及的列：{names}", "Columns: {names}"),
     "import.err.no_file": ("请选择要上传的文件", "choose a file to upload"),
     "import.uploading": ("正在上传：{pct}%", "Uploading: {pct}%"),
-    "import.working": ("正在导入：加密保存并识别个人信息，请勿关闭页面……", "Importing: sealing the data and "
-                       "detecting personal information; keep this page open…"),
+    "import.working": ("上传完成，正在提交后台导入……", "Uploaded; queueing the import…"),
     "import.failed": ("上传中断，请检查网络后重试。", "The upload was interrupted; check the connection and try "
                       "again."),
     "import.progress": ("进度", "Progress"),
+    "ok.import_queued": ("文件已上传，正在后台导入。本页显示进度，完成后可打开数据集。", "The file was uploaded and "
+                         "is being imported in the background. This page shows the progress and links to the dataset "
+                         "when it is done."),
+    # --- background jobs ------------------------------------------------------------------
+    "job.title": ("后台任务 #{id}", "Job #{id}"),
+    "job.kind.catalog.import": ("导入数据集", "Dataset import"),
+    "job.status.queued": ("排队中", "Queued"),
+    "job.status.running": ("正在执行", "Running"),
+    "job.status.succeeded": ("已完成", "Done"),
+    "job.status.failed": ("未完成", "Failed"),
+    "job.step.reading": ("正在读取文件", "Reading the file"),
+    "job.step.encrypting": ("正在加密保存", "Sealing the data"),
+    "job.step.cataloguing": ("正在登记到数据目录", "Cataloguing"),
+    "job.step.scanning": ("正在识别个人信息", "Detecting personal information"),
+    "job.step.requeued": ("执行进程中断，已重新排队", "The worker stopped; queued again"),
+    "job.step.done": ("完成", "Done"),
+    "job.step.failed": ("未完成", "Failed"),
+    "job.intro": ("导入在后台执行，关闭本页不会中断导入。", "The import runs in the background: closing this page "
+                  "does not stop it."),
+    "job.progress": ("进度", "Progress"),
+    "job.auto_refresh": ("本页会自动更新。", "This page updates by itself."),
+    "job.refresh": ("刷新", "Refresh"),
+    "job.succeeded": ("导入完成：数据已加密保存并登记到数据目录。", "The import is done: the data is sealed and "
+                      "catalogued."),
+    "job.unscanned": ("个人信息识别未完成，请在数据集页面重新识别。", "The scan for personal information did not "
+                      "finish: scan again on the dataset's page."),
+    "job.open_dataset": ("打开数据集 {name}", "Open dataset {name}"),
+    "job.nothing_left": ("未留下任何内容：没有登记数据集，也没有保存数据。", "Nothing was left behind: no dataset "
+                         "was catalogued and no data was kept."),
+    "job.import_again": ("重新导入", "Import again"),
+    "job.back_import": ("返回导入页面", "Back to the import"),
+    "job.dataset": ("数据集名", "Dataset"),
+    "job.source": ("来源文件", "Source file"),
+    "job.zone": ("专区", "Zone"),
+    "job.created_by": ("提交人", "Submitted by"),
+    "job.created_at": ("提交时间", "Submitted at"),
+    "job.started_at": ("开始时间", "Started at"),
+    "job.finished_at": ("结束时间", "Finished at"),
+    "job.attempts": ("执行次数", "Runs"),
+    # --- masking policy form --------------------------------------------------------------
+    "decide.mask": ("列的脱敏策略", "A column's masking policy"),
+    "decide.mask_hint": ("选择出口关口对该列执行的脱敏操作，只填写该操作用到的参数。识别为个人信息的列不能原样输出；"
+                         "2 级及以上数据的列须脱敏，除非明确放行。",
+                         "Choose the operator the egress gate applies to the column, and only that operator's "
+                         "parameters. A column detected as personal information is never let out raw; columns of "
+                         "data above level 1 are masked unless explicitly released."),
+    "field.mask_op": ("脱敏操作", "Operator"),
+    "field.mask_params": ("参数", "Parameters"),
+    "param.keep_first": ("保留前几位（部分屏蔽）", "Keep first (partial)"),
+    "param.keep_last": ("保留后几位（部分屏蔽）", "Keep last (partial)"),
+    "param.mask_char": ("屏蔽字符（部分屏蔽）", "Mask character (partial)"),
+    "param.mask_len": ("固定屏蔽位数（部分屏蔽，可空）", "Fixed mask length (partial, optional)"),
+    "param.replacement": ("替换文字（删除，可空）", "Replacement text (redact, optional)"),
+    "param.band_width": ("分段宽度（年龄分段）", "Band width (age band)"),
+    "param.cap": ("上限（年龄分段、顶部编码）", "Cap (age band, top coding)"),
+    "param.floor": ("下限（底部编码）", "Floor (bottom coding)"),
+    "param.granularity": ("地址保留到（地址泛化）", "Address kept to (address)"),
+    "param.region_digits": ("保留地区码位数（身份证号泛化）", "Region digits kept (ID number)"),
+    "param.keep_sex": ("保留性别（身份证号泛化）", "Keep the sex (ID number)"),
+    "param.min_count": ("最少出现次数（局部抑制）", "Minimum count (suppress)"),
+    "param.released": ("明确放行原样输出（原样保留，2 级及以上数据）", "Explicitly release as is (keep, data above "
+                       "level 1)"),
+    "granularity.district": ("区县", "district"),
+    "granularity.city": ("地市", "city"),
+    "granularity.province": ("省级", "province"),
+    "dataset.err.mask_number": ("脱敏策略无效：参数 {name} 须为数字", "invalid masking policy: parameter {name} must "
+                                "be a number"),
+    "ok.mask_set": ("脱敏策略已保存，并已记入操作日志。", "The masking policy was saved and recorded."),
+    "decision.mask_policy": ("脱敏策略", "masking policy"),
     # --- names of things ------------------------------------------------------------------
     "pii.resident_id": ("居民身份证号码", "Resident ID number"),
     "pii.uscc": ("统一社会信用代码", "Unified social credit code"),
@@ -547,6 +615,140 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "encoding.gb18030": ("GB18030（兼容 GBK）", "GB18030 (GBK-compatible)"),
     "enc.gm": ("国密 SM4-GCM，数据密钥经密钥加密密钥封装", "GM SM4-GCM, data key wrapped by the key-encryption key"),
     "enc.intl": ("AES-256-GCM，数据密钥经密钥加密密钥封装", "AES-256-GCM, data key wrapped by the key-encryption key"),
+    # --- clean-room workbench (分析工作台) -------------------------------------------------
+    "nav.workbench": ("分析工作台", "Analysis workbench"),
+    "nav.approvals": ("查询审批", "Query approvals"),
+    "task.workbench": ("在授权范围内查询数据（数据可用不可见）", "Query the data granted to you (usable, not "
+                       "visible)"),
+    "task.approvals": ("待审批的四级数据查询：{n} 个", "Level-4 queries awaiting approval: {n}"),
+    "wb.title": ("分析工作台", "Analysis workbench"),
+    "wb.intro": ("在授权的应用场景内用 SQL 查询数据：只返回统计结果，原始数据不出域。每次放行均经出口关口、"
+                 "计入隐私预算并记入操作日志。", "Query the data granted for a scenario with SQL: only statistics "
+                 "leave, never the raw data. Every answer passes the egress gate, is charged to your privacy budget "
+                 "and recorded in the operation log."),
+    "wb.scenario": ("应用场景", "Scenario"),
+    "wb.switch": ("切换", "Switch"),
+    "wb.no_grant": ("您的机构目前没有有效的应用场景授权，请联系专区运营单位。", "Your organization holds no live "
+                    "grant for any scenario: ask the zone's operator."),
+    "wb.budget": ("隐私预算", "Privacy budget"),
+    "wb.budget_note": ("ε 越小越安全。授权的总预算之外，您的机构在每个数据集上的累计 ε 另有上限（跨全部授权）。",
+                       "Smaller ε is safer. Besides the grant's total, your organization's ε on each dataset is "
+                       "capped across all its grants."),
+    "wb.budget_grant": ("本授权", "This grant"),
+    "wb.budget_line": ("已用 ε {spent} / {total}，剩余 {left}", "ε spent {spent} of {total}, {left} left"),
+    "wb.epsilon_range": ("每次查询默认 ε = {d}，可在 [{lo}, {hi}] 内指定。", "Default ε per query {d}; you may "
+                         "choose one within [{lo}, {hi}]."),
+    "wb.schema": ("授权的数据集", "Granted datasets"),
+    "wb.schema_note": ("只显示元数据（列、角色、取值边界、公开取值），不显示任何数据。SQL 中以数据集名作表名，"
+                       "中文列名须加双引号。", "Metadata only (columns, roles, bounds, public values), never data. "
+                       "In SQL a dataset is the table of its name; quote Chinese column names in double quotes."),
+    "wb.privacy_unit": ("隐私单元：{col}（每人最多计入 {n} 行）", "Privacy unit: {col} (at most {n} rows per "
+                        "person count)"),
+    "wb.no_privacy_unit": ("无隐私单元（一级数据，精确统计）", "No privacy unit (level-1 data, exact statistics)"),
+    "wb.editor": ("SQL 查询", "SQL query"),
+    "wb.editor_note": ("先试算查看花费与精度（不读数据、不扣预算），再执行；也可以先用合成数据熟悉表结构。",
+                       "Dry-run first to see the cost and accuracy (no data read, nothing spent), then run; or try "
+                       "the synthetic mock to learn the schema."),
+    "wb.sql": ("SQL（只允许 SELECT）", "SQL (SELECT only)"),
+    "wb.epsilon": ("本次 ε（留空用默认值）", "ε for this query (blank: default)"),
+    "wb.dry_run": ("试算", "Dry run"),
+    "wb.run": ("执行查询", "Run"),
+    "wb.mock_dataset": ("合成数据", "Synthetic mock"),
+    "wb.mock": ("查看合成数据", "Show mock rows"),
+    "wb.refused": ("查询未能完成", "The query could not be completed"),
+    "wb.refused.400": ("SQL 有误", "The SQL is malformed"),
+    "wb.refused.403": ("查询被拒绝", "The query was refused"),
+    "wb.refused.404": ("找不到", "Not found"),
+    "wb.refused.409": ("隐私预算不足", "Not enough privacy budget"),
+    "wb.refused.422": ("输入无效或查询失败", "Invalid input, or the query failed"),
+    "wb.pending": ("查询 #{id} 已提交，等待安全管理员审批（四级数据）", "Query #{id} is held for the security "
+                   "administrator's approval (level-4 data)"),
+    "wb.pending_note": ("审批通过后即可取回结果，届时才扣除预算。",
+                        "Once approved you can fetch the answer; the budget is charged then."),
+    "wb.check_again": ("查看审批进度", "Check again"),
+    "wb.held": ("待审批查询 #{id}", "Held query #{id}"),
+    "wb.held_pending": ("仍在等待安全管理员审批。", "Still waiting for the security administrator."),
+    "wb.held_approved": ("已批准：可以取回结果（首次取回时扣除预算）。", "Approved: fetch the answer (the budget is "
+                         "charged the first time)."),
+    "wb.held_answered": ("已答复：再次取回返回同一结果，不再扣除预算。", "Answered: fetching it again returns the same "
+                         "answer at no charge."),
+    "wb.held_rejected": ("已被驳回，不会执行。", "Rejected: it will not run."),
+    "wb.get_answer": ("取回结果", "Get the answer"),
+    "wb.status": ("状态", "Status"),
+    "wb.status.pending": ("待审批", "pending"),
+    "wb.status.approved": ("已批准", "approved"),
+    "wb.status.answered": ("已答复", "answered"),
+    "wb.status.rejected": ("已驳回", "rejected"),
+    "wb.status.failed": ("失败", "failed"),
+    "wb.level": ("数据级别", "Level"),
+    "wb.asked_at": ("提交时间", "Asked at"),
+    "wb.decided_by": ("审批人", "Decided by"),
+    "wb.note": ("审批意见", "Note"),
+    "wb.dry_title": ("试算结果（未读取数据，未扣预算）", "Dry run (no data read, nothing spent)"),
+    "wb.dry_note": ("噪声尺度和 95% 区间只由公开参数（ε、取值边界、每人行数上限）算出。", "Noise scales and 95% "
+                    "intervals come from public parameters only (ε, bounds, rows per person)."),
+    "wb.datasets": ("数据集", "Datasets"),
+    "wb.mechanism": ("发布方式", "Mechanism"),
+    "wb.epsilon_query": ("本次查询 ε", "ε of this query"),
+    "wb.would_charge": ("将扣除 ε", "Would charge ε"),
+    "wb.answered_before": ("相同查询已答复过，不再扣除", "asked before: no charge"),
+    "wb.epsilon_left": ("授权剩余 ε", "ε left on the grant"),
+    "wb.epsilon_spent": ("本次扣除 ε", "ε spent"),
+    "wb.k": ("每格最少个体数 k", "Minimum people per cell (k)"),
+    "wb.contribution_bound": ("每人最多计入行数", "Rows per person (bound)"),
+    "wb.min_group": ("最小组规模（按噪声计数）", "Minimum group size (on a noisy count)"),
+    "wb.needs_approval": ("涉及四级数据：执行后须经安全管理员审批才会返回结果。", "Level-4 data: when run, the query "
+                          "waits for the security administrator's approval."),
+    "wb.split": ("ε = {eps} 的分配与各项噪声", "How ε = {eps} is split, and the noise of each part"),
+    "wb.output": ("输出列", "Output"),
+    "wb.measure": ("度量", "Measure"),
+    "wb.noise_scale": ("噪声尺度", "Noise scale"),
+    "wb.ci95": ("95% 区间（±）", "95% interval (±)"),
+    "wb.partition_selection": ("分组经差分隐私筛选后发布（阈值 {t}）", "Groups released by DP partition selection "
+                               "(threshold {t})"),
+    "wb.result": ("查询结果", "Result"),
+    "wb.n_rows": ("{n} 行", "{n} rows"),
+    "wb.no_rows": ("没有可发布的行。", "No releasable rows."),
+    "wb.null_note": ("“空”表示该组的噪声计数低于最小组规模（{n}），该组的这个值不发布。",
+                     "“null”: the group's noisy count fell below the minimum group size ({n}), so this value "
+                     "is not released."),
+    "wb.chart": ("{y}（按 {x}）", "{y} by {x}"),
+    "wb.receipt": ("放行回执", "Release receipt"),
+    "wb.from_store": ("复用已答复结果，未扣预算", "stored answer, not charged"),
+    "wb.mock_title": ("合成数据：{name}", "Synthetic mock: {name}"),
+    "wb.synthetic": ("合成数据，非真实数据", "synthetic, not real data"),
+    "wb.mock_note": ("以下 {n} 行是只根据元数据（类型、取值边界、公开取值）生成的合成数据，不含任何真实记录，"
+                     "仅供编写和调试查询。", "These {n} rows are synthetic, generated from metadata only (types, "
+                     "bounds, public values); they contain no real record and are only for writing and testing "
+                     "queries."),
+    "wb.history": ("查询历史", "Query history"),
+    "wb.releases": ("最近放行的结果", "Recent answers"),
+    "wb.held_queries": ("审批中的查询（四级数据）", "Held queries (level-4 data)"),
+    "wb.no_held": ("没有需要审批的查询。", "No held queries."),
+    "mech.dp": ("差分隐私（OpenDP 噪声）", "differential privacy (OpenDP noise)"),
+    "mech.exact": ("精确统计（一级数据）", "exact statistics (level 1)"),
+    "mech.threshold": ("精确统计，每格至少 k 个个体（二级数据）", "exact statistics, at least k people per cell "
+                       "(level 2)"),
+    "mech.masked_rows": ("脱敏后的逐行结果", "de-identified rows"),
+    "measure.count": ("计数", "count"),
+    "measure.sum": ("求和", "sum"),
+    "measure.quantile": ("分位数", "quantile"),
+    "measure.selection": ("分组筛选", "partition selection"),
+    # --- query approvals (security admin) ----------------------------------------------------
+    "appr.title": ("四级数据查询审批", "Level-4 query approvals"),
+    "appr.intro": ("四级数据的每次查询都须经安全管理员批准；批准只对这条 SQL、这个 ε 有效，执行时再次核对预算。",
+                   "Every query on level-4 data needs the security administrator's approval; it holds for this SQL "
+                   "and this ε only, and the budget is checked again when it runs."),
+    "appr.pending": ("待审批", "Pending"),
+    "appr.query": ("查询 #{id}", "Query #{id}"),
+    "appr.note": ("审批意见（可选）", "Note (optional)"),
+    "appr.approve": ("批准", "Approve"),
+    "appr.reject": ("驳回", "Reject"),
+    "appr.none": ("没有待审批的查询。", "No queries are waiting."),
+    "appr.refused": ("查询 #{id} 的审批未能完成", "The decision on query #{id} could not be made"),
+    "appr.err.decision": ("请选择批准或驳回", "choose approve or reject"),
+    "ok.query_approved": ("已批准，申请人现在可以取回结果。", "Approved: the analyst can now fetch the answer."),
+    "ok.query_rejected": ("已驳回。", "Rejected."),
 }
 
 # Audit action names for the operation log (the code is shown beside them).
@@ -580,6 +782,16 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "egress.preview.release": ("放行脱敏预览", "masked preview released"),
     "egress.stats.release": ("放行统计信息", "statistics released"),
     "system.demo.seed": ("载入演示数据", "demo data loaded"),
+    "system.job.enqueue": ("提交后台任务", "job queued"),
+    "egress.scenario.add": ("登记应用场景", "scenario registered"),
+    "egress.grant.add": ("授权数据", "grant added"),
+    "egress.grant.revoke": ("撤销授权", "grant revoked"),
+    "egress.dataset.cap": ("设定数据集预算上限", "dataset budget cap set"),
+    "egress.query.release": ("放行查询结果", "query answer released"),
+    "cleanroom.query.hold": ("查询待审批", "query held for approval"),
+    "cleanroom.query.approve": ("批准查询", "query approved"),
+    "cleanroom.query.reject": ("驳回查询", "query rejected"),
+    "cleanroom.query.fail": ("查询执行失败", "query failed"),
 }
 
 
@@ -659,3 +871,11 @@ def column_role_name(lang: str, role: str | None) -> str:
 
 def encoding_name(lang: str, encoding: str | None) -> str:
     return _named("encoding", lang, encoding)
+
+
+def job_kind_name(lang: str, kind: str | None) -> str:
+    return _named("job.kind", lang, kind)
+
+
+def job_step_name(lang: str, step: str | None) -> str:
+    return _named("job.step", lang, step)

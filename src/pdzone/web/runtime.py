@@ -40,6 +40,19 @@ class Runtime:
 
         return DatasetStorage(self.settings.data_dir, self.suite)
 
+    @cached_property
+    def engine(self):
+        """The clean room's query engine (DuckDB by default; PostgreSQL or Spark by settings)."""
+        from pdzone.cleanroom.engines import make_engine
+
+        opts = {"url": self.settings.cleanroom_engine_url} if self.settings.cleanroom_engine != "duckdb" else {}
+        return make_engine(self.settings.cleanroom_engine, **opts)
+
+    def cleanroom(self):
+        from pdzone.cleanroom.service import Env
+
+        return Env(self.store, self.keystore, self.suite, self.datasets, self.engine, self.settings)
+
     @property
     def log_suite(self) -> CryptoSuite:
         """The suite the operation log was started with (it cannot change afterwards)."""

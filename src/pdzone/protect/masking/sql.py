@@ -98,6 +98,31 @@ ADDRESS_PATTERNS = {
     "district": f"{_PREFIX}{_PROVINCE}?(?:{_PREFECTURE})?(?:{_COUNTY})?",
 }
 
+
+def _address(t: str, granularity: str) -> str:
+    """The leading administrative part of an address, or NULL.
+
+    The whole match (group 0) needs only RE2's DFA, some 15 times faster than a capture group, so the optional
+    country prefix is matched and then cut off the short result, with ltrim: the regex skips ASCII spaces only, ltrim
+    every Unicode space separator (Zs), and what is left may start with a country prefix again. That cutting is
+    only ever needed when the value starts with a space or 中: a value starting with a CJK character other than 中
+    (U+3000, the last Zs, is below every CJK ideograph), i.e. nearly every Chinese address, matches exactly what the
+    cut would leave, so its match is the result as it stands.
+
+    Each regexp_extract in the SQL text is compiled when bound and again per thread, so the pattern appears twice
+    (nullif doubles that); the rare values that need cutting bind their one match to a lambda parameter, which
+    evaluates it once.
+    """
+    match = f"regexp_extract({t}, {sql_string(ADDRESS_PATTERNS[granularity])})"
+    found = "ltrim(m)"
+    cut = (f"CASE WHEN starts_with({found}, '中华人民共和国') THEN ltrim(substr({found}, 8)) "
+           f"WHEN starts_with({found}, '中国') THEN ltrim(substr({found}, 3)) ELSE {found} END")
+    # Two comparisons, not NOT IN (...): DuckDB turns a long IN list into a join, which also defeats the
+    # common-subexpression elimination that nullif relies on.
+    plain = f"unicode({t}) > 12288 AND unicode({t}) <> 20013"  # 中 is U+4E2D
+    return f"nullif(CASE WHEN {plain} THEN {match} ELSE list_transform([{match}], lambda m: {cut})[1] END, '')"
+
+
 # --- resident ID numbers (GB 11643): 18 digits, or the 15 of before 1999 -------------------------------------------
 
 _DATE_MMDD = r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
@@ -159,18 +184,15 @@ def sql_expression(column_sql: str, policy: ColumnPolicy, *, column_type: str | 
         case MaskOp.DATE_YEAR:
             return f"year({_date(c, kind)})"
         case MaskOp.ADDRESS_DISTRICT:
-            # The whole match (group 0) needs only RE2's DFA, some 15 times faster than a capture group, so the
-            # optional country prefix is matched and then cut off the short result.
-            found = f"ltrim(regexp_extract({_text(c, kind)}, {sql_string(ADDRESS_PATTERNS[policy.granularity])}))"
-            cut = (f"CASE WHEN starts_with({found}, '中华人民共和国') THEN ltrim(substr({found}, 8)) "
-                   f"WHEN starts_with({found}, '中国') THEN ltrim(substr({found}, 3)) ELSE {found} END")
-            return f"nullif({cut}, '')"
+            return _address(_text(c, kind), policy.granularity)
         case MaskOp.ID_GENERALIZE:
             t = _text(c, kind)
             id18 = _id_parts(t, policy, year=f"substring({t}, 7, 4)", sex_at=17)
             id15 = _id_parts(t, policy, year=f"'19', substring({t}, 7, 2)", sex_at=15)
-            return (f"(CASE WHEN regexp_full_match({t}, {sql_string(ID18)}) THEN {id18} "
-                    f"WHEN regexp_full_match({t}, {sql_string(ID15)}) THEN {id15} END)")
+            # A match is all ASCII, so its byte length is known: strlen (constant time) spares the regex, whose
+            # per-call cost dominates, on values of any other length.
+            return (f"(CASE WHEN strlen({t}) = 18 AND regexp_full_match({t}, {sql_string(ID18)}) THEN {id18} "
+                    f"WHEN strlen({t}) = 15 AND regexp_full_match({t}, {sql_string(ID15)}) THEN {id15} END)")
         case MaskOp.TOP_CODE | MaskOp.BOTTOM_CODE:
             x = _numeric(c, kind)
             bound, cmp = (policy.cap, ">") if op is MaskOp.TOP_CODE else (policy.floor, "<")

@@ -1,6 +1,7 @@
 """The data catalog (数据目录): search with facets, the dataset page (schema, detected personal information,
-level and its basis, masking policy in effect, lineage, masked preview), decisions, pending decisions and the
-import wizard. R-21.4, R-27, R-28.
+level and its basis, masking policy in effect, lineage, masked preview), decisions (level, R-28, column roles,
+bounds, masking policies), pending decisions and the import wizard, which queues the import as a background job
+(its page is in `console/jobs.py`). R-21.4, R-27, R-28.
 
 Metadata comes from `catalog.queries`; the permission rules are those of `web/api/datasets.py`. Zone data
 appears in the console only as a masked preview released by `egress.gate.release_preview`, which checks the
@@ -10,19 +11,15 @@ caller, masks every column, audits the release and gives a receipt (R-25, R-32).
 from __future__ import annotations
 
 import json
-import logging
 import re
-import shutil
-import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from pdzone.catalog import access
+from pdzone.catalog import access, tasks
 from pdzone.catalog import actions as cat
 from pdzone.catalog import queries as cq
 from pdzone.catalog.actions import ColumnRole, R28Reason
@@ -34,12 +31,13 @@ from pdzone.identity import queries as idq
 from pdzone.identity.actions import OrgKind
 from pdzone.identity.auth import Principal
 from pdzone.identity.roles import Perm
+from pdzone.protect.masking import PARAMS, MaskOp
 from pdzone.web import i18n
 from pdzone.web.console.base import ConsoleRoute, env, note_refusal, page_ctx, post_ctx, render, see_other
+from pdzone.web.console.jobs import error_where
 from pdzone.web.context import Ctx
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-log = logging.getLogger("pdzone.web.console")
 
 Name = Annotated[str, Path(max_length=64)]
 Short = Annotated[str, Form(max_length=200)]
@@ -196,14 +194,7 @@ def _import_page(request: Request, ctx: Ctx, *, status: int = 200, error: Pdzone
         zones = [z for z in gov.list_zones(s)
                  if access.allowed(s, p, Perm.DATASET_IMPORT, z.code) is None]
         providers = [o for o in idq.list_orgs(s) if o.kind == OrgKind.PROVIDER and not o.disabled]
-    where = []
-    if error is not None:
-        d = error.details
-        for key in ("line", "column", "byte_offset"):
-            if isinstance(d.get(key), int):
-                where.append(i18n.t(ctx.lang, f"import.where.{key}", n=d[key]))
-        if d.get("columns"):
-            where.append(i18n.t(ctx.lang, "import.where.columns", names="、".join(map(str, d["columns"]))))
+    where = error_where(ctx.lang, error.details) if error is not None else []
     return render(request, "console/catalog_import.html", ctx=ctx, status=status, page="/catalog/import",
                   zones=zones, providers=providers, form=form or {},
                   error=error.message(ctx.lang) if error else None, error_code=error.code if error else None,
@@ -230,9 +221,10 @@ def import_upload(request: Request, file: Annotated[UploadFile | None, File()] =
                   name: Short = "", provider: Short = "", title: Short = "",
                   level: Annotated[str, Form(max_length=4)] = "", basis: Text = "", privacy_unit: Short = "",
                   ctx: Ctx = Depends(post_ctx)):
-    """Upload a department's file (CSV in UTF-8 or GBK, Parquet, Excel), import it sealed into the zone, scan
-    it for personal information, and go to its page (filed operator staff). The work runs within this request;
-    there is no background queue yet."""
+    """Upload a department's file (CSV in UTF-8 or GBK, Parquet, Excel) and queue its import (filed operator
+    staff). What the form says is checked at once and shown beside its field; the file itself is read, sealed,
+    catalogued and scanned by a background job, whose page shows the progress and then links to the dataset,
+    or names the line or column that stopped it."""
     ctx.require_any(Perm.DATASET_IMPORT)
     rt = ctx.rt
     form = {"zone": zone, "name": name.strip(), "provider": provider, "title": title, "level": level,
@@ -240,35 +232,23 @@ def import_upload(request: Request, file: Annotated[UploadFile | None, File()] =
     try:
         with rt.store.sessions() as s:
             access.check(s, ctx.principal, Perm.DATASET_IMPORT, zone)
-        if file is None or not file.filename:
-            raise Invalid(*i18n.both("import.err.no_file"), code="file_required")
-        wanted_level = _optional_level(level)
+            if file is None or not file.filename:
+                raise Invalid(*i18n.both("import.err.no_file"), code="file_required")
+            wanted_level = _optional_level(level)
+            tasks.check_import(s, name=name.strip(), zone_code=zone, provider=provider, level=wanted_level,
+                               basis=basis)
         original = FsPath(file.filename).name
         safe = _SAFE_FILENAME.sub("_", original).lstrip(".")[:120] or "upload"
-        with tempfile.TemporaryDirectory() as d:
-            path = FsPath(d) / safe
-            if path.suffix.lower() != FsPath(original).suffix.lower():
-                path = FsPath(d) / ("upload" + FsPath(original).suffix.lower())
-            with path.open("wb") as out:
-                shutil.copyfileobj(file.file, out, length=1 << 20)
-            ds = cat.import_dataset(
-                rt.store, rt.keystore, rt.suite, rt.datasets, path, name=name.strip(), zone_code=zone,
-                provider=provider, actor=ctx.actor, title=title.strip() or None, level=wanted_level, basis=basis,
-                privacy_unit=privacy_unit.strip() or None)
+        if FsPath(safe).suffix.lower() != FsPath(original).suffix.lower():
+            safe = "upload" + FsPath(original).suffix.lower()
+        job_id = tasks.enqueue_import(
+            rt.store, rt.settings.data_dir, file.file, filename=safe, name=name.strip(), zone_code=zone,
+            provider=provider, actor=ctx.actor, title=title.strip() or None, level=wanted_level, basis=basis,
+            privacy_unit=privacy_unit.strip() or None)
     except PdzoneError as e:
         note_refusal(request, e)
         return _import_page(request, ctx, status=e.status, error=e, form=form)
-
-    def scan_it():
-        with rt.store.transaction() as s:
-            cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, cat.find_dataset(s, ds.name), actor=ctx.actor)
-
-    try:
-        scan_it()
-    except (PdzoneError, OperationalError):
-        log.warning("scan after import failed", exc_info=True, extra={"request_id": ctx.request_id})
-        return see_other(f"/catalog/{ds.name}", ok="imported_unscanned")
-    return see_other(f"/catalog/{ds.name}", ok="imported")
+    return see_other(f"/console/jobs/{job_id}", ok="import_queued")
 
 
 # --- the dataset page ----------------------------------------------------------------------
@@ -332,6 +312,9 @@ def _dataset_page(request: Request, ctx: Ctx, name: str, *, status: int = 200, o
         zone_names = {z.code: z.name for z in gov.list_zones(s)}
     for c in doc["columns"]:
         c["policy"] = _policy_view(policies[c["name"]]) if c["name"] in policies else None
+    for d in doc["decisions"]:
+        if d["kind"] == "mask_policy" and isinstance(d["value"], dict):
+            d["policy"] = {"op": d["value"].get("op"), "params": {k: v for k, v in d["value"].items() if k != "op"}}
     doc["effective_level"] = gate.effective_level(ds)
     return render(request, "console/dataset.html", ctx=ctx, status=status, ok=ok, page=f"/catalog/{doc['name']}",
                   ds=doc, can=can, zone_names=zone_names, policy_error=policy_error,
@@ -340,7 +323,8 @@ def _dataset_page(request: Request, ctx: Ctx, name: str, *, status: int = 200, o
                   preview_error=preview_error.message(ctx.lang) if preview_error else None,
                   preview_error_code=preview_error.code if preview_error else None,
                   form_error=form_error, form=form or {}, roles=[r.value for r in ColumnRole],
-                  r28_reasons=[r.value for r in R28Reason], preview_rows=PREVIEW_ROWS)
+                  r28_reasons=[r.value for r in R28Reason], mask_ops=[o.value for o in MaskOp],
+                  preview_rows=PREVIEW_ROWS)
 
 
 @router.get("/catalog/{name}")
@@ -440,6 +424,58 @@ def set_column(request: Request, name: Name, column: Short = "", role: Annotated
     return _decide(request, ctx, name, perm, form_key, form, lambda s, ds: cat.do_set_column(
         s, ds, column, actor=ctx.actor, role=role or None, bounds=_bounds(bounds_lo, bounds_hi),
         public_values=values, basis=basis), "column_set")
+
+
+# The masking form's parameters, by how a value is read; only the chosen operator's own ones are used.
+_INT_PARAMS = ("keep_first", "keep_last", "mask_len", "band_width", "region_digits", "min_count")
+_NUM_PARAMS = ("cap", "floor")
+_FLAG_PARAMS = ("keep_sex", "released")
+MaskField = Annotated[str, Form(max_length=40)]
+
+
+def mask_policy_of(op: str, fields: dict[str, str]) -> dict:
+    """The policy a masking form describes: its operator and those of the operator's parameters filled in.
+
+    The form shows every operator's parameters, so another operator's are ignored, not refused; the values
+    themselves are checked by `ColumnPolicy` (and the policy by `check_policy`) in the catalog action."""
+    policy: dict = {"op": op}
+    try:
+        own = PARAMS[MaskOp(op)]
+    except ValueError:
+        return policy  # ColumnPolicy refuses the unknown operator, naming it
+    for key in sorted(own):
+        raw = fields.get(key, "").strip()
+        if key in _FLAG_PARAMS:
+            policy[key] = raw == "1"
+        elif raw and key in _INT_PARAMS + _NUM_PARAMS:
+            try:
+                value: float = int(raw) if key in _INT_PARAMS else float(raw)
+            except ValueError:
+                raise Invalid(i18n.t("zh", "dataset.err.mask_number", name=key),
+                              i18n.t("en", "dataset.err.mask_number", name=key), code="invalid_mask_policy",
+                              details={"param": key}) from None
+            policy[key] = int(value) if isinstance(value, float) and value.is_integer() else value
+        elif raw:
+            policy[key] = raw
+    return policy
+
+
+@router.post("/catalog/{name}/mask")
+def set_mask(request: Request, name: Name, column: Short = "", op: Annotated[str, Form(max_length=30)] = "",
+             keep_first: MaskField = "", keep_last: MaskField = "", mask_char: MaskField = "",
+             mask_len: MaskField = "", replacement: MaskField = "", band_width: MaskField = "", cap: MaskField = "",
+             floor: MaskField = "", granularity: MaskField = "", region_digits: MaskField = "",
+             keep_sex: MaskField = "", min_count: MaskField = "", released: MaskField = "", basis: Text = "",
+             ctx: Ctx = Depends(post_ctx)):
+    """A column's masking policy (脱敏策略): the provider's decision on its own data, or the security admin's,
+    checked against the column's detected type and the dataset's level; a refusal says why beside the form."""
+    fields = {"keep_first": keep_first, "keep_last": keep_last, "mask_char": mask_char, "mask_len": mask_len,
+              "replacement": replacement, "band_width": band_width, "cap": cap, "floor": floor,
+              "granularity": granularity, "region_digits": region_digits, "keep_sex": keep_sex,
+              "min_count": min_count, "released": released}
+    form = {"column": column, "op": op, "basis": basis, **fields}
+    return _decide(request, ctx, name, Perm.DATASET_DECIDE, "mask", form, lambda s, ds: cat.do_set_column(
+        s, ds, column, actor=ctx.actor, mask_policy=mask_policy_of(op, fields), basis=basis), "mask_set")
 
 
 @router.post("/catalog/{name}/scan")

@@ -1,6 +1,6 @@
 /* The import wizard's progress: the upload's own progress events, then a working indicator while the
-   server seals and scans the file (all within the request: there is no background job queue yet).
-   Without JavaScript the form posts as usual. */
+   server checks the form and queues the import; the job's page (where the 303 leads) follows the import
+   itself. A refused form is shown in place. Without JavaScript the form posts as usual. */
 (function () {
   "use strict";
 
@@ -41,7 +41,7 @@
       xhr.addEventListener("load", function () {
         var target = xhr.responseURL || "";
         if (xhr.status === 200 && target && new URL(target).pathname !== new URL(form.action).pathname) {
-          window.location.assign(target);  // imported: the 303 led to the dataset page
+          window.location.assign(target);  // queued: the 303 led to the job's page
           return;
         }
         // refused or invalid: show the server's page (errors beside the fields) in place

@@ -1,0 +1,520 @@
+"""Clean-room queries end to end: grant → analysis → (approval) → engine → release rules → egress gate.
+
+    prepare()   no data touched: the grant, the plan, ε and its split, the approval state
+    run()       the answer: from the answer store at no charge, or computed in the engine, made
+                releasable by level, and released through the egress gate with its charge
+    dry_run()   what a query would cost and how accurate it would be, without touching data
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlglot
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pdzone.audit.events import Action, Actor, flush_events, record
+from pdzone.audit.models import AuditEvent
+from pdzone.catalog import access
+from pdzone.catalog import actions as cat
+from pdzone.catalog.models import Dataset, DatasetColumn
+from pdzone.cleanroom import allow, release, rewrite
+from pdzone.cleanroom.analysis import ColumnInfo, Plan, TableInfo, analyze
+from pdzone.cleanroom.engines import EngineFailure, QueryEngine, TableRef
+from pdzone.cleanroom.models import CleanroomQuery
+from pdzone.config import Settings
+from pdzone.crypto import CryptoSuite, KeyStore
+from pdzone.dataplane.engine import with_tables
+from pdzone.dataplane.sealed import seal, unseal
+from pdzone.dataplane.storage import DatasetStorage
+from pdzone.db import Store, utcnow
+from pdzone.egress import gate
+from pdzone.egress import grants as gr
+from pdzone.egress.models import Grant, StoredAnswer
+from pdzone.errors import Forbidden, NotFound, PdzoneError
+from pdzone.identity.auth import Principal
+from pdzone.identity.roles import Perm
+from pdzone.protect.masking import ColumnPolicy, MaskOp, Pseudonymizer, mask_query
+from pdzone.protect.masking import pseudonym_key as _pseudonym_key
+
+
+@dataclass
+class Env:
+    """What a query needs from the runtime (the web layer and the CLI build it)."""
+
+    store: Store
+    keystore: KeyStore
+    suite: CryptoSuite
+    datasets: DatasetStorage
+    engine: QueryEngine
+    settings: Settings
+
+
+@dataclass
+class Prepared:
+    grant: Grant
+    scenario: str
+    plan: Plan
+    datasets: list[Dataset]
+    epsilon: Decimal               # what the query spends (0 below level 3)
+    budget: release.Budgeting | None
+    approval_key: str
+    answer_key: str
+
+    @property
+    def mechanism(self) -> str:
+        if self.plan.kind == "rows":
+            return "masked_rows"
+        return {1: "exact", 2: "threshold"}.get(self.plan.level, "dp")
+
+
+def _table_info(session: Session, ds: Dataset, cols: list | None = None) -> TableInfo:
+    if cols is None:
+        cols = session.scalars(select(DatasetColumn).where(DatasetColumn.dataset_id == ds.id)
+                               .order_by(DatasetColumn.position)).all()
+    info = {c.name: ColumnInfo(c.name, c.type, c.role,
+                               (c.bounds_lo, c.bounds_hi) if c.bounds_lo is not None and c.bounds_hi is not None
+                               else None,
+                               tuple(json.loads(c.public_values)) if c.public_values else None, c.pii_type)
+            for c in cols}
+    return TableInfo(ds.name, ds.id, ds.version, gate.effective_level(ds), ds.privacy_unit, ds.max_contributions or 1,
+                     info)
+
+
+def granted(session: Session, grant: Grant) -> tuple[dict[str, TableInfo], dict[str, Dataset]]:
+    out, by_name = {}, {}
+    # R-28: never in operation, whatever a grant says
+    datasets = [ds for ds in gr.grant_datasets(session, grant) if not ds.r28_reason]
+    cols: dict[int, list] = {ds.id: [] for ds in datasets}
+    C = DatasetColumn
+    # every granted dataset's columns in one round trip, as plain rows (ORM objects cost ~0.1 ms each)
+    for c in session.execute(select(C.dataset_id, C.name, C.type, C.role, C.bounds_lo, C.bounds_hi, C.public_values,
+                                    C.pii_type).where(C.dataset_id.in_(list(cols))).order_by(C.dataset_id, C.position)):
+        cols[c.dataset_id].append(c)
+    for ds in datasets:
+        out[ds.name] = _table_info(session, ds, cols[ds.id])
+        by_name[ds.name] = ds
+    return out, by_name
+
+
+def _hash(*parts) -> str:
+    return hashlib.sha256("\x1e".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def prepare(session: Session, settings: Settings, principal: Principal, *, sql: str, scenario: str,
+            epsilon=None) -> Prepared:
+    grant = gr.active_grant(session, org_id=principal.org_id, scenario_code=scenario)
+    access.check(session, principal, Perm.CLEANROOM_QUERY, grant.zone_code)
+    tables, by_name = granted(session, grant)
+    plan = analyze(sql, tables, default_limit=settings.cleanroom_max_rows)
+    forms = gr.forms_of(grant)
+    if plan.kind == "rows":
+        if plan.level > 1:
+            raise Forbidden(f"第 {plan.level} 级数据不提供逐行结果，只能查询聚合统计",
+                            f"level {plan.level} data gives no rows: ask for aggregates", code="rows_not_allowed",
+                            details={"level": plan.level})
+        if gr.ReleaseForm.ROWS.value not in forms:
+            raise Forbidden("授权不包含逐行结果", "the grant does not include row results", code="form_not_granted",
+                            details={"form": "rows"})
+    elif gr.ReleaseForm.AGGREGATE.value not in forms:
+        raise Forbidden("授权不包含聚合统计", "the grant does not include aggregates", code="form_not_granted",
+                        details={"form": "aggregate"})
+    datasets = [by_name[t.name] for t in plan.tables.values()]
+    budget = None
+    eps = Decimal(0)
+    if plan.kind == "aggregate" and plan.level >= 3:
+        eps = gr.choose_epsilon(grant, epsilon)
+        min_group = settings.cleanroom_min_group_level4 if plan.level >= 4 else settings.cleanroom_min_group_level3
+        for t in plan.tables.values():
+            if not t.privacy_unit:
+                raise Forbidden(f"数据集 {t.name} 未声明隐私单元列，不能做差分隐私查询",
+                                f"dataset {t.name} has no privacy-unit column: DP needs one",
+                                code="privacy_unit_required", details={"dataset": t.name})
+        budget = release.plan_budget(plan, eps, delta=settings.cleanroom_delta_per_query, min_group=min_group)
+    approval_key = _hash("approval", grant.id, plan.normalized, eps)
+    answer_key = _hash("answer", plan.normalized, gr.to_nano(eps))  # 0.5 and 0.50 are one ε
+    return Prepared(grant, scenario, plan, datasets, eps, budget, approval_key, answer_key)
+
+
+def dry_run(env: Env, principal: Principal, *, sql: str, scenario: str, epsilon=None) -> dict:
+    """Cost and accuracy before spending: ε split, noise scales, expected error. No data is read."""
+    with env.store.sessions() as s:
+        p = prepare(s, env.settings, principal, sql=sql, scenario=scenario, epsilon=epsilon)
+        left = gr.budget_view(s, p.grant)
+        stored = s.scalar(select(StoredAnswer.id).where(StoredAnswer.grant_id == p.grant.id,
+                                                        StoredAnswer.query_key == p.answer_key)) is not None
+        out = {"scenario": scenario, "grant_id": p.grant.id, "level": p.plan.level, "mechanism": p.mechanism,
+               "datasets": [d.name for d in p.datasets], "columns": [o.name for o in p.plan.outputs],
+               "sources": p.plan.sources, "epsilon": str(p.epsilon), "epsilon_left": left["epsilon_left"],
+               "needs_approval": p.plan.level >= 4 and p.plan.kind == "aggregate" and not _approved(s, p),
+               "answered_before": stored, "would_charge": "0" if stored else str(p.epsilon)}
+        if p.budget is not None:
+            out["budget"] = p.budget.as_dict()
+        if p.plan.level == 2:
+            out["k"] = env.settings.cleanroom_k
+        return out
+
+
+def _approved(session: Session, p: Prepared) -> bool:
+    if p.plan.level < 4 or p.plan.kind != "aggregate":
+        return True
+    if _hash("template", p.plan.normalized) in json.loads(p.grant.preapproved or "[]"):
+        return True
+    return session.scalar(select(CleanroomQuery.id).where(CleanroomQuery.grant_id == p.grant.id,
+                                                          CleanroomQuery.approval_key == p.approval_key,
+                                                          CleanroomQuery.status == "approved")) is not None
+
+
+def template_hash(plan: Plan) -> str:
+    return _hash("template", plan.normalized)
+
+
+def _answer_key_bytes(session: Session, env: Env, datasets: list[Dataset]) -> bytes:
+    """The key a stored answer is sealed under: bound to every dataset it read (shred one, lose it)."""
+    key = b"pdzone:answer"
+    for ds in sorted(datasets, key=lambda d: d.id):
+        key = env.suite.hmac(cat.data_key(session, env.keystore, env.suite, ds), key)
+    return key[:env.suite.data_key_len]
+
+
+def _from_store(session: Session, env: Env, p: Prepared, actor: Actor) -> dict | None:
+    row = session.scalar(select(StoredAnswer).where(StoredAnswer.grant_id == p.grant.id,
+                                                    StoredAnswer.query_key == p.answer_key))
+    if row is None:
+        return None
+    data = json.loads(unseal(env.suite, _answer_key_bytes(session, env, p.datasets), row.sealed,
+                             context={"answer": p.answer_key}))
+    receipt = gate.release_answer(session, env.suite, actor=actor, grant=p.grant, datasets=p.datasets,
+                                  columns=[o.name for o in p.plan.outputs], rows=data["rows"], epsilon_nano=0,
+                                  delta_femto=0, details={"scenario": p.scenario, "query_hash": p.answer_key,
+                                                          "from_store": True, "first_event": row.event_id,
+                                                          "level": p.plan.level, "mechanism": p.mechanism})
+    receipt.update(data["receipt_public"], from_store=True, epsilon_spent="0", first_event_id=row.event_id)
+    return {"columns": [o.name for o in p.plan.outputs], "rows": data["rows"], "receipt": receipt}
+
+
+def _table_refs(session: Session, env: Env, p: Prepared) -> tuple[dict[str, str], dict[str, TableRef], bool]:
+    """Engine table names per alias and how to load them (a single DP dataset: its bounded copy)."""
+    bounded = p.plan.level >= 3 and p.plan.kind == "aggregate" and p.plan.single
+    names, refs = {}, {}
+    for alias, t in p.plan.tables.items():
+        ds = next(d for d in p.datasets if d.id == t.dataset_id)
+        key = cat.data_key(session, env.keystore, env.suite, ds)
+        if bounded:
+            L = t.max_contributions
+            name = f"t{ds.id}_v{ds.version}_b{L}"
+
+            def load(ds=ds, key=key, L=L, pu=t.privacy_unit):
+                return bounded_copy(env, ds, key, L, pu)[0]
+            refs[name] = TableRef(name, (ds.id, ds.version, f"b{L}"), load)
+        else:
+            name = f"t{ds.id}_v{ds.version}"
+
+            def load(ds=ds, key=key):
+                return env.datasets.read(ds.id, ds.version, key)
+            refs[name] = TableRef(name, (ds.id, ds.version, "raw"), load)
+        names[alias] = name
+    return names, refs, bounded
+
+
+def bounded_copy(env: Env, ds: Dataset, key: bytes, L: int, privacy_unit: str) -> tuple[pa.Table, bool]:
+    """At most L rows per person, chosen at random once per version, sealed under the dataset key."""
+
+    def build() -> pa.Table:
+        return bound_contributions(env.datasets.read(ds.id, ds.version, key), privacy_unit, L)
+    return env.datasets.read_derived(ds.id, ds.version, f"bounded{int(L)}", key, build)
+
+
+def bound_contributions(table: pa.Table, privacy_unit: str, L: int, rng: np.random.Generator | None = None
+                        ) -> pa.Table:
+    """Keep at most L rows of each privacy unit (NULL counts as one unit), chosen uniformly at random.
+
+    Sorted by (unit, random key) and ranked within each unit, in NumPy: a window in DuckDB does the
+    same but needs several times the table in memory (10M rows overflow the engine's 2 GB).
+    The kept rows stay in their original order.
+    """
+    n = table.num_rows
+    if n == 0:
+        return table
+    rng = rng or np.random.default_rng()   # seeded from the operating system's entropy
+    unit = table.column(privacy_unit).combine_chunks()
+    codes = pc.dictionary_encode(unit, null_encoding="encode").indices.to_numpy(zero_copy_only=False)
+    order = np.argsort((codes.astype(np.int64) << 32) | rng.integers(0, 2**32, n, dtype=np.int64))
+    sorted_codes = codes[order]
+    starts = np.empty(n, dtype=bool)
+    starts[0] = True
+    np.not_equal(sorted_codes[1:], sorted_codes[:-1], out=starts[1:])
+    pos = np.arange(n)
+    rank = pos - np.maximum.accumulate(np.where(starts, pos, 0))
+    keep = np.zeros(n, dtype=bool)
+    keep[order[rank < int(L)]] = True
+    return table.filter(pa.array(keep))
+
+
+def _engine_sql(env: Env, tree) -> str:
+    # every identifier quoted: Spark refuses unquoted Chinese names, PostgreSQL folds unquoted ones to lower case
+    sql = tree.sql(dialect=env.engine.dialect, identify=True)
+    # checked again, as it runs: transpiling must not bring in anything outside the allow-list
+    allow.check(sqlglot.parse_one(sql, read=env.engine.dialect), allow.ENGINE_NODES, max_nodes=20_000)
+    return sql
+
+
+def _mask_rows(session: Session, env: Env, p: Prepared, principal: Principal, table: pa.Table) -> list[list]:
+    """Level-1 rows: every column under its masking policy, pseudonyms keyed per zone and recipient."""
+    policies, columns = {}, []
+    for i, o in enumerate(p.plan.outputs):
+        alias, col = o.column
+        t = p.plan.tables[alias]
+        ds = next(d for d in p.datasets if d.id == t.dataset_id)
+        policy = gate.policies_for(session, ds)[1][col]
+        if policy.op is MaskOp.KEEP and (t.columns[col].role in ("identifier", "join_key") or col == t.privacy_unit):
+            policy = ColumnPolicy(op=MaskOp.PSEUDONYM)  # whose row it is never leaves as it is
+        policies[f"_o{i}"] = policy
+        columns.append(f"_o{i}")
+    recipient = f"org:{principal.org_id}"
+    pseudo = Pseudonymizer(_pseudonym_key(env.keystore, zone=p.grant.zone_code, recipient=recipient,
+                                          suite=env.suite.name), env.suite.name)
+    con = with_tables({"r": table})
+    try:
+        out = mask_query(con, "r", columns, policies, pseudonymizer=pseudo)
+    finally:
+        con.close()
+    data = out.to_pydict()
+    return [[release.json_value(data[c][r]) for c in columns] for r in range(out.num_rows)]
+
+
+class QueryFailed(PdzoneError):
+    status = 422
+    code = "query_failed"
+
+
+def run(env: Env, principal: Principal, actor: Actor, *, sql: str, scenario: str, epsilon=None) -> dict:
+    """Answer a query, or hold it for approval (level 4): returns the API's 200 or 202 body."""
+    with env.store.transaction() as s:
+        p = prepare(s, env.settings, principal, sql=sql, scenario=scenario, epsilon=epsilon)
+        hit = _from_store(s, env, p, actor)
+        if hit is not None:
+            return hit
+        eps_n = gr.to_nano(p.epsilon)
+        delta_f = gr.to_femto(p.budget.delta) if p.budget is not None and p.budget.delta else 0
+        if not _approved(s, p):
+            return _hold(s, p, principal, actor, sql)
+        gr.check_affordable(s, p.grant, p.datasets, eps_n, delta_f)
+        names, refs, bounded = _table_refs(s, env, p)
+    ex = rewrite.build(p.plan, names, dp=p.plan.level >= 3 and p.plan.kind == "aggregate", bounded_single=bounded,
+                       k_unit=p.plan.level == 2 and p.plan.kind == "aggregate",
+                       candidates=p.budget.candidates if p.budget else None,
+                       max_rows=p.plan.limit if p.plan.kind == "rows" else None)
+    try:
+        table = env.engine.execute(_engine_sql(env, ex.tree), refs, timeout_s=env.settings.cleanroom_timeout_s)
+        with env.store.sessions() as s:
+            if p.plan.kind == "rows":
+                rows = _mask_rows(s, env, p, principal, table)
+            elif p.budget is not None:
+                rows = release.dp_rows(p.plan, ex, table, p.budget)
+            else:
+                rows = release.exact_rows(p.plan, ex, table, k=env.settings.cleanroom_k if p.plan.level == 2 else None)
+        rows = release.order_and_limit(p.plan, rows)
+    except (EngineFailure, ArithmeticError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        _fail(env, p, actor, eps_n, delta_f, type(e).__name__)
+        raise QueryFailed("查询执行失败（已计入预算）", "the query failed (its budget was charged)") from None
+    columns = [o.name for o in p.plan.outputs]
+    public = {"scenario": p.scenario, "level": p.plan.level, "mechanism": p.mechanism,
+              "query_hash": p.answer_key}
+    if p.budget is not None:
+        public["budget"] = p.budget.as_dict()
+    if p.plan.level == 2 and p.plan.kind == "aggregate":
+        public["k"] = env.settings.cleanroom_k
+    try:
+        with env.store.transaction() as s:
+            grant = s.get(Grant, p.grant.id)
+            datasets = [s.get(Dataset, d.id) for d in p.datasets]
+            sealed = seal(env.suite, _answer_key_bytes(s, env, datasets),
+                          json.dumps({"rows": rows, "receipt_public": public}, ensure_ascii=False).encode(),
+                          context={"answer": p.answer_key})
+            receipt = gate.release_answer(s, env.suite, actor=actor, grant=grant, datasets=datasets, columns=columns,
+                                          rows=rows, epsilon_nano=eps_n, delta_femto=delta_f,
+                                          details={**public, "sql_sha256": _hash(sql)},
+                                          store_answer=(p.answer_key, sealed))
+            _mark_answered(s, p, receipt["event_id"])
+    except IntegrityError:
+        # a twin of this query was answered meanwhile: serve that answer, charge nothing
+        with env.store.transaction() as s:
+            p.grant = s.get(Grant, p.grant.id)
+            p.datasets = [s.get(Dataset, d.id) for d in p.datasets]
+            hit = _from_store(s, env, p, actor)
+        if hit is None:  # pragma: no cover - the twin's row must exist once its insert won
+            raise
+        return hit
+    receipt.update(public, from_store=False)
+    return {"columns": columns, "rows": rows, "receipt": receipt}
+
+
+def _hold(s: Session, p: Prepared, principal: Principal, actor: Actor, sql: str) -> dict:
+    q = s.scalar(select(CleanroomQuery).where(CleanroomQuery.grant_id == p.grant.id,
+                                              CleanroomQuery.approval_key == p.approval_key,
+                                              CleanroomQuery.status == "pending"))
+    if q is None:
+        q = CleanroomQuery(grant_id=p.grant.id, user_id=principal.user_id, scenario=p.scenario, sql=sql,
+                           approval_key=p.approval_key, epsilon=gr.to_nano(p.epsilon), level=p.plan.level,
+                           status="pending", created_at=utcnow())
+        s.add(q)
+        s.flush()
+        record(s, actor=actor, action=Action.QUERY_HOLD, target_type="query", target_id=str(q.id),
+               zone=p.grant.zone_code, details={"scenario": p.scenario, "epsilon": str(p.epsilon),
+                                                "datasets": [d.name for d in p.datasets],
+                                                "sql_sha256": _hash(sql)})
+    return {"query_id": q.id, "status": "pending"}
+
+
+def _mark_answered(s: Session, p: Prepared, event_id: int | None) -> None:
+    q = s.scalar(select(CleanroomQuery).where(CleanroomQuery.grant_id == p.grant.id,
+                                              CleanroomQuery.approval_key == p.approval_key,
+                                              CleanroomQuery.status == "approved"))
+    if q is not None:
+        q.status, q.event_id = "answered", event_id
+
+
+def _fail(env: Env, p: Prepared, actor: Actor, eps_n: int, delta_f: int, reason: str) -> None:
+    """An accepted query that fails still spends its budget (no failure oracle); one generic code out."""
+    with env.store.transaction() as s:
+        grant = s.get(Grant, p.grant.id)
+        datasets = [s.get(Dataset, d.id) for d in p.datasets]
+        if eps_n or delta_f:
+            with contextlib.suppress(PdzoneError):
+                gr.charge(s, grant, datasets, eps_n, delta_f)
+        record(s, actor=actor, action=Action.QUERY_FAIL, target_type="grant", target_id=str(grant.id),
+               zone=grant.zone_code, outcome="failed",
+               details={"scenario": p.scenario, "query_hash": p.answer_key, "epsilon": str(p.epsilon),
+                        "reason": reason})
+        flush_events(s)
+
+
+def decide(env: Env, principal: Principal, actor: Actor, query_id: int, *, approve: bool, note: str = "") -> dict:
+    """The security admin approves or rejects a held level-4 query (bound to its SQL, ε and parameters)."""
+    with env.store.transaction() as s:
+        q = s.get(CleanroomQuery, query_id)
+        if q is None:
+            raise NotFound(f"找不到查询 {query_id}", f"no query {query_id}", code="query_not_found")
+        grant = s.get(Grant, q.grant_id)
+        access.check(s, principal, Perm.CLEANROOM_APPROVE, grant.zone_code)
+        if q.status != "pending":
+            raise Forbidden("该查询不在待审批状态", "this query is not pending", code="not_pending",
+                            details={"status": q.status})
+        q.status = "approved" if approve else "rejected"
+        q.note, q.decided_by, q.decided_at = note[:2000], actor.name, utcnow()
+        record(s, actor=actor, action=Action.QUERY_APPROVE if approve else Action.QUERY_REJECT, target_type="query",
+               target_id=str(q.id), zone=grant.zone_code, details={"note": note[:200]})
+        return query_json(q)
+
+
+def query_json(q: CleanroomQuery) -> dict:
+    return {"query_id": q.id, "status": q.status, "scenario": q.scenario, "sql": q.sql,
+            "epsilon": str(gr.from_nano(q.epsilon)), "level": q.level, "created_at": q.created_at.isoformat(),
+            "decided_by": q.decided_by, "note": q.note, "event_id": q.event_id}
+
+
+def find_query(session: Session, principal: Principal, query_id: int) -> CleanroomQuery:
+    q = session.get(CleanroomQuery, query_id)
+    if q is None:
+        raise NotFound(f"找不到查询 {query_id}", f"no query {query_id}", code="query_not_found")
+    grant = session.get(Grant, q.grant_id)
+    if q.user_id != principal.user_id and not principal.can(Perm.CLEANROOM_APPROVE, grant.zone_code):
+        raise NotFound(f"找不到查询 {query_id}", f"no query {query_id}", code="query_not_found")
+    return q
+
+
+def pending(session: Session, principal: Principal) -> list[dict]:
+    zones = principal.zones_with(Perm.CLEANROOM_APPROVE)
+    if not zones:
+        return []
+    rows = session.scalars(select(CleanroomQuery).where(CleanroomQuery.status == "pending")
+                           .order_by(CleanroomQuery.id)).all()
+    out = []
+    for q in rows:
+        g = session.get(Grant, q.grant_id)
+        if None in zones or g.zone_code in zones:
+            out.append(query_json(q))
+    return out
+
+
+def history(session: Session, principal: Principal, *, limit: int = 50) -> list[dict]:
+    """The caller's held and answered queries (answers themselves are re-asked, never re-served here)."""
+    rows = session.scalars(select(CleanroomQuery).where(CleanroomQuery.user_id == principal.user_id)
+                           .order_by(CleanroomQuery.id.desc()).limit(limit)).all()
+    return [query_json(q) for q in rows]
+
+
+def recent_releases(session: Session, principal: Principal, *, limit: int = 20) -> list[dict]:
+    """The caller's recent answers, from the operation log (what left, when, at what ε)."""
+    rows = session.scalars(select(AuditEvent).where(AuditEvent.action == Action.QUERY_RELEASE.value,
+                                                    AuditEvent.actor_user_id == principal.user_id)
+                           .order_by(AuditEvent.id.desc()).limit(limit)).all()
+    out = []
+    for ev in rows:
+        d = json.loads(ev.details or "{}")
+        out.append({"event_id": ev.id, "seq": ev.seq, "at": ev.occurred_at.isoformat(),
+                    "scenario": d.get("scenario"), "epsilon": d.get("epsilon"), "rows": d.get("rows"),
+                    "datasets": d.get("datasets"), "from_store": d.get("from_store", False)})
+    return out
+
+
+def schema_json(session: Session, grant: Grant) -> list[dict]:
+    tables, by_name = granted(session, grant)
+    out = []
+    for name, t in tables.items():
+        ds = by_name[name]
+        out.append({"name": name, "title": ds.title_zh, "title_en": ds.title_en, "level": t.level,
+                    "privacy_unit": t.privacy_unit, "max_contributions": t.max_contributions, "version": t.version,
+                    "columns": [{"name": c.name, "type": c.type, "role": c.role,
+                                 "bounds": list(c.bounds) if c.bounds else None,
+                                 "public_values": list(c.public_values) if c.public_values else None,
+                                 "pii_type": c.pii_type} for c in t.columns.values()]})
+    return out
+
+
+def scenarios_json(session: Session) -> list[dict]:
+    from pdzone.egress.models import Scenario
+
+    return [{"code": sc.code, "zone": sc.zone_code, "name": sc.name, "category": sc.category,
+             "description": sc.description} for sc in session.scalars(select(Scenario).order_by(Scenario.code))]
+
+
+def receipt_status(session: Session, principal: Principal, event_id: int) -> dict:
+    """A receipt's audit event, once integrated: its `seq` in the operation log (for an inclusion proof)."""
+    ev = session.get(AuditEvent, event_id)
+    if ev is None or ev.actor_user_id != principal.user_id or ev.action != Action.QUERY_RELEASE.value:
+        raise NotFound(f"找不到回执 {event_id}", f"no receipt {event_id}", code="receipt_not_found")
+    d = json.loads(ev.details or "{}")
+    return {"event_id": ev.id, "seq": ev.seq, "integrated": ev.seq is not None, "at": ev.occurred_at.isoformat(),
+            "digest": d.get("digest"), "epsilon": d.get("epsilon"), "rows": d.get("rows")}
+
+
+def preapprove(env: Env, principal: Principal, actor: Actor, grant_id: int, sql: str) -> dict:
+    """The security admin pre-approves a level-4 query template for a grant (any ε within the grant).
+
+    The template is the checked, normalized query; a later query that normalizes to it runs without
+    being held. Its budget is checked when it runs, like any other.
+    """
+    with env.store.transaction() as s:
+        grant = gr.find_grant(s, grant_id)
+        access.check(s, principal, Perm.CLEANROOM_APPROVE, grant.zone_code)
+        tables, _ = granted(s, grant)
+        plan = analyze(sql, tables, default_limit=env.settings.cleanroom_max_rows)
+        h = template_hash(plan)
+        approved = json.loads(grant.preapproved or "[]")
+        if h not in approved:
+            approved.append(h)
+            grant.preapproved = json.dumps(approved)
+            record(s, actor=actor, action=Action.QUERY_APPROVE, target_type="grant", target_id=str(grant.id),
+                   zone=grant.zone_code, details={"template": h, "sql_sha256": _hash(sql)})
+        return {"grant_id": grant.id, "template": h, "templates": len(approved)}
