@@ -368,6 +368,14 @@ LEVEL_RULES = [
      "column_not_allowed_in_where"),
     ("level2-filter-on-measure-in-case", 'SELECT COUNT(*) FROM pay2 WHERE CASE WHEN "年龄" > 70 THEN TRUE END',
      "research", "column_not_allowed_in_where"),
+    ("level2-case-in-sum", 'SELECT "区", SUM(CASE WHEN "金额" > 87 THEN "金额" ELSE 0 END) AS s FROM pay2 GROUP BY 1',
+     "research", "derived_argument"),
+    ("level2-arithmetic-indicator", 'SELECT SUM("金额" / (1 + 1000000000000 * ("年龄" - 37) * ("年龄" - 37))) AS s '
+                                    'FROM pay2', "research", "derived_argument"),
+    ("level2-count-case", 'SELECT COUNT(CASE WHEN "金额" > 99 THEN 1 END) AS n FROM pay2', "research",
+     "derived_argument"),
+    ("level2-count-distinct-expression", 'SELECT COUNT(DISTINCT ROUND("金额")) AS n FROM pay2', "research",
+     "derived_argument"),
     ("level3-derived-sum", 'SELECT SUM("金额" * 2) FROM pay3', "research", "derived_argument"),
     ("level3-derived-avg", 'SELECT AVG("金额" + "年龄") FROM pay3', "research", "derived_argument"),
     ("level3-derived-cast", 'SELECT SUM(CAST("金额" AS INTEGER)) FROM pay3', "research", "derived_argument"),
@@ -441,12 +449,10 @@ def _outcome(c, sql: str) -> str:
     return "answered"
 
 
-@pytest.mark.parametrize("level", [3, 2])
-@pytest.mark.parametrize("sql", [pytest.param(sql, id=i) for i, sql in ORACLES])
-def test_no_error_oracle(town, sql, level):
+@pytest.mark.parametrize(("level", "sql"), [pytest.param(level, sql, id=f"L{level}-{i}") for i, sql in ORACLES
+                                             for level in (3, 2) if level == 3 or '"年龄"' not in sql])
+def test_no_error_oracle(town, level, sql):
     table, present, absent = FILTERS[level]
-    if level == 2 and ("年龄" in sql.split("{f}", 1)[-1]):
-        sql = sql.replace('"年龄"', '"类别"')           # level 2 refuses measures anyway: probe with text
     yes, no = (_outcome(town, sql.format(t=table, f=f)) for f in (present, absent))
     assert yes == no, f"the answer tells whether someone matches: {yes} vs {no}"
     assert yes != "query_failed"
@@ -454,8 +460,6 @@ def test_no_error_oracle(town, sql, level):
 
 @pytest.mark.parametrize(("sql", "scenario"), [
     pytest.param('SELECT SUM("金额" / 0) AS s, AVG(1 / ("年龄" - "年龄")) AS a FROM pay1', "research", id="div0-L1"),
-    pytest.param('SELECT "区", SUM("金额" / ("年龄" - "年龄")) AS s FROM pay2 GROUP BY "区"', "research",
-                 id="div0-L2"),
     pytest.param('SELECT SUM("金额" * 1e308 * 10) AS s, AVG("金额" * 1e308 * 10 - "金额" * 1e308 * 10) AS nan_ '
                  'FROM pay1', "research", id="inf-and-nan-L1"),
     pytest.param('SELECT SUM(CAST("类别" AS INTEGER)) AS s FROM pay1', "research", id="failing-cast-L1"),
@@ -666,6 +670,17 @@ def test_level_2_single_person_cells_are_suppressed_below_k(town):
     assert sorted(row[0] for row in r["rows"]) == ["乙单位", "甲单位"]   # the lone organisation is not there
     assert not any("suppress" in k for k in r["receipt"]) and r["receipt"]["rows"] == 2
     assert r["receipt"]["k"] == 10
+
+
+def test_level_2_a_condition_inside_an_aggregate_cannot_single_out_one_person(town):
+    """WHERE may name dimensions only at level 2, and the k threshold counts the people of the whole cell;
+    a condition on measures inside the aggregate would let one person's value through a k-sized cell."""
+    amounts = lone_table().column("金额").to_pylist()
+    assert [a for a in amounts if 87.4 < a < 87.6] == [LONE_AMOUNT]           # only the lone member
+    err = refusal(town, 'SELECT COUNT(*) AS n, SUM(CASE WHEN "金额" > 87.4 AND "金额" < 87.6 THEN "金额" '
+                        'ELSE 0 END) AS s FROM lone2', "diff")
+    assert err.code == "derived_argument"
+    assert ask(town, 'SELECT COUNT(*) AS n, SUM("金额") AS s FROM lone2', "diff")["rows"][0][0] == 60
 
 
 def test_level_2_differencing_by_complement_is_the_documented_residual_risk(town):

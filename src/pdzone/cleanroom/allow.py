@@ -99,6 +99,9 @@ ENGINE_NODES = {
     exp.Concat: frozenset({"expressions", "safe", "coalesce"}),
     exp.DPipe: frozenset({"this", "expression", "safe"}),
     exp.DataTypeParam: frozenset({"this"}),
+    # YEAR/MONTH/DAY as transpiled: PostgreSQL's EXTRACT(YEAR FROM d), Spark's YEAR(d) read back with a to-date
+    exp.Extract: frozenset({"this", "expression"}),
+    exp.TsOrDsToDate: frozenset({"this"}),
 }
 for _t in (exp.Cast, exp.TryCast):
     ENGINE_NODES[_t] = frozenset({"this", "to", "safe", "format", "action", "default"})

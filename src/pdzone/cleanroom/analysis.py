@@ -595,6 +595,16 @@ _AGG_KIND = {exp.Sum: "sum", exp.Avg: "avg", exp.Median: "quantile", exp.Percent
              exp.Quantile: "quantile"}
 
 
+def _level2_bare(name: str, arg: exp.Expression, level: int) -> None:
+    """Level 2 filters only on dimensions, and each cell must rest on k people: an aggregate's argument
+    is a bare column there, for a condition (CASE WHEN 金额 > 87 ...) or arithmetic that acts as one
+    (金额 / (1 + 1e12 * (年龄 - 37) * (年龄 - 37))) would make a cell's value rest on one person."""
+    if level == 2 and not isinstance(arg, exp.Column):
+        raise refuse(f"输出列 {name}：第 2 级数据的聚合参数须为原列（其中的条件或运算可使结果只取决于一个人）",
+                     f"output {name}: at level 2 an aggregate's argument must be a bare column (a condition or "
+                     "arithmetic inside it can make the value rest on one person)", "derived_argument", column=name)
+
+
 def _aggregate_output(name: str, e: exp.Expression, level: int, res: _Resolver, tables: dict[str, TableInfo],
                       forbid) -> Output:
     if not isinstance(e, tuple(allow.AGGREGATES)) or isinstance(e, exp.Star | exp.Distinct):
@@ -615,8 +625,10 @@ def _aggregate_output(name: str, e: exp.Expression, level: int, res: _Resolver, 
                 raise refuse("COUNT(DISTINCT) 只能有一列", "COUNT(DISTINCT) takes one column", "sql_not_allowed")
             inner = arg.expressions[0]
             forbid(inner, "output", {"dimension", "measure"})
+            _level2_bare(name, inner, level)
             return Output(name, "count_distinct", inner)
         forbid(arg, "output", {"dimension", "measure"})
+        _level2_bare(name, arg, level)
         col = res.column(arg) if isinstance(arg, exp.Column) else None
         return Output(name, "count", arg, column=(col[0], col[1].name) if col else None)
     kind = _AGG_KIND[type(e)]
@@ -638,6 +650,7 @@ def _aggregate_output(name: str, e: exp.Expression, level: int, res: _Resolver, 
                          "quantiles are released with differential privacy (levels 3-4) only", "aggregate_not_allowed",
                          aggregate="quantile")
     forbid(arg, "output", {"measure"})
+    _level2_bare(name, arg, level)
     bounds = None
     column = None
     if isinstance(arg, exp.Column):

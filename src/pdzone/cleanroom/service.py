@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -231,7 +232,14 @@ def bounded_copy(env: Env, ds: Dataset, key: bytes, L: int, privacy_unit: str) -
 
     def build() -> pa.Table:
         return bound_contributions(env.datasets.read(ds.id, ds.version, key), privacy_unit, L)
-    return env.datasets.read_derived(ds.id, ds.version, f"bounded{int(L)}", key, build)
+    with _BUILD_GUARD:   # queries arriving together build it once (per process), not once each
+        lock = _BUILDS.setdefault((str(env.datasets.root), ds.id, ds.version, int(L)), threading.Lock())
+    with lock:
+        return env.datasets.read_derived(ds.id, ds.version, f"bounded{int(L)}", key, build)
+
+
+_BUILD_GUARD = threading.Lock()
+_BUILDS: dict[tuple, threading.Lock] = {}
 
 
 def bound_contributions(table: pa.Table, privacy_unit: str, L: int, rng: np.random.Generator | None = None
