@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import random
 import socket
@@ -63,22 +64,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(data_dir: Path, db_url: str, port: int) -> subprocess.Popen:
+def serve(data_dir: Path, db_url: str, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PDZONE_DATA_DIR": str(data_dir), "PDZONE_DATABASE_URL": db_url,
            "PDZONE_KEYSTORE_PASSPHRASE": "bench"}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "pdzone.web.app:create_app",
-                               "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--log-level",
-                               "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with log.open("wb") as err:
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "pdzone.web.app:create_app",
+                                   "--workers", "2", "--host", "127.0.0.1", "--port", str(port), "--log-level",
+                                   "warning"], env=env, stdout=subprocess.DEVNULL, stderr=err)
     up = 0
     for _ in range(600):
-        try:
+        with contextlib.suppress(httpx.HTTPError):
             up += httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            pass
         if up >= 20:
             break
         if server.poll() is not None:
-            raise RuntimeError(server.stderr.read().decode()[-2000:])
+            raise RuntimeError(log.read_text(errors="replace")[-2000:])
         time.sleep(0.1)
     return server
 
@@ -110,7 +110,8 @@ def bench(kind: str) -> bool:
         url = rt.store.url
         rt.store.dispose()
         port = free_port()
-        server = serve(rt.settings.data_dir, url, port)
+        log = Path(d) / "server.log"
+        server = serve(rt.settings.data_dir, url, port, log)
         try:
             pids = workers(server)
             results, wall = asyncio.run(fire(port, city.token))
@@ -122,6 +123,11 @@ def bench(kind: str) -> bool:
                 server.kill()
                 server.wait()
         tally = collections.Counter(f"{s} {c}".strip() for s, c in results)
+        errors = log.read_text(errors="replace").strip()
+        if errors:
+            lines = errors.splitlines()
+            print(f"server log ({len(lines)} lines), last lines:\n" + "\n".join(lines[-15:]))
+            Path("/tmp/budget_server.log").write_text(errors)
         answered = tally.get("200", 0)
         with rt.store.sessions() as s:
             grant = gr.active_grant(s, org_id=city.partner_id, scenario_code="bench")
@@ -137,7 +143,7 @@ def bench(kind: str) -> bool:
         print(f"\n{kind}: {QUERIES} concurrent distinct queries, ε {EACH} each, grant ε {TOTAL} "
               f"(room for {int(gr.parse_epsilon(TOTAL) / gr.parse_epsilon(EACH))}); uvicorn --workers 2 "
               f"(worker pids {pids})")
-        print(f"  responses: " + ", ".join(f"{k}: {v}" for k, v in sorted(tally.items())))
+        print("  responses: " + ", ".join(f"{k}: {v}" for k, v in sorted(tally.items())))
         print(f"  answered {answered}, refused (409 budget_exhausted) {tally.get('409 budget_exhausted', 0)}; "
               f"wall {wall:.1f} s for all {QUERIES}")
         print(f"  ledger: grant spent {gr.from_nano(spent)} of {gr.from_nano(total)}; dataset account spent "

@@ -265,7 +265,7 @@ def main() -> None:
         print(f"  {c:<12} ε {float(eps_for[c]):g} (SmartNoise δ {costs[c][0]['delta']:.1e}, pdzone δ 0): "
               f"SmartNoise [{snm}] | pdzone [{pzm}]")
     print()
-    hdr = (f"{'config':<12}{'ε/query':>8}{'SN build s':>11}{'SN med ms':>10}{'pdz med ms':>11}{'pdz cold ms':>12}"
+    hdr = (f"{'config':<12}{'ε/query':>8}{'SN build s':>11}{'SN med ms':>10}{'pdz med ms':>11}"
            f"{'speed-up':>9}{'SN MRE':>10}{'pdz MRE':>10}{'pdz/SN MRE':>11}")
     print(hdr)
     print("-" * len(hdr))

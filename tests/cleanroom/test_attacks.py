@@ -475,6 +475,10 @@ def test_division_and_failing_casts_are_answered_and_every_value_is_finite(town,
 def test_an_engine_failure_is_one_generic_code_and_still_charged(newcomer, monkeypatch):
     """Once accepted, a query that fails in the engine says nothing about why, and pays its ε."""
     c, scn = newcomer
+    with pytest.raises(PdzoneError) as real:           # a real one: DuckDB has no LIKE on a BIGINT (binder)
+        ask(c, 'SELECT COUNT(*) FROM pay3 WHERE "年龄" LIKE \'2%\'', scn, epsilon="0.3")
+    assert (real.value.code, real.value.status) == ("query_failed", 422)
+    assert spent(c, scn) == {"grant": "0.3", "pay3": "0.3"}
 
     def fail(*_a, **_k):
         raise EngineFailure("Conversion Error: Could not convert string '门诊' to INT32")
@@ -486,8 +490,9 @@ def test_an_engine_failure_is_one_generic_code_and_still_charged(newcomer, monke
             ask(c, sql, scn, epsilon=eps)
         failures.append(info.value)
     assert {(e.code, e.status) for e in failures} == {("query_failed", 422)}
-    assert len({(e.zh, e.en) for e in failures}) == 1 and "门诊" not in failures[0].en + failures[0].zh
-    assert spent(c, scn) == {"grant": "0.2", "pay3": "0.2"}
+    assert len({(e.zh, e.en) for e in [real.value, *failures]}) == 1
+    assert "门诊" not in failures[0].en + failures[0].zh
+    assert spent(c, scn) == {"grant": "0.5", "pay3": "0.5"}
 
 
 # --- 4. ε validation and the ledger ----------------------------------------------------------------------

@@ -137,7 +137,6 @@ def ecity(request, tmp_path_factory):
                         scenario_code="joins", epsilon=Decimal(1000), default_epsilon=Decimal(1),
                         max_epsilon=Decimal(5), actor=os_actor())
     city.table = table
-    city.engine_name = engine
     yield city
     rt.store.dispose()
 
@@ -349,6 +348,24 @@ def test_a_new_version_replaces_the_loaded_table(engine):
     sql = _sql(engine, 'SELECT SUM("x") AS "s" FROM "ver_t"')
     assert engine.execute(sql, {"ver_t": old}, timeout_s=60).to_pylist() == [{"s": 3}]
     assert engine.execute(sql, {"ver_t": new}, timeout_s=60).to_pylist() == [{"s": 18}]
+
+
+def test_evict_drops_every_copy_of_a_destroyed_dataset(engine):
+    if engine.name == "duckdb":
+        pytest.skip("DuckDB keeps no copy outside pdzone's sealed storage: nothing to evict")
+    calls: list = []
+    sql = _sql(engine, 'SELECT COUNT(*) AS "n" FROM "ev_t"')
+    ref = _ref("ev_t", pa.table({"x": [1, 2]}), calls, key=(950, 1, "raw"))
+    other = _ref("ev_other", pa.table({"x": [1]}), [], key=(951, 1, "raw"))
+    engine.execute(sql, {"ev_t": ref, "ev_other": other}, timeout_s=60)
+    assert engine.evict(950) == 1 and engine.evict(950) == 0
+    if engine.name == "postgres":
+        import psycopg
+
+        with psycopg.connect(engine.url) as c:
+            gone = c.execute("SELECT to_regclass('pdzone_zone_data.ev_t'), to_regclass('pdzone_zone_data.ev_other')")
+            assert gone.fetchone() == (None, "pdzone_zone_data.ev_other")
+    assert engine.execute(sql, {"ev_t": ref}, timeout_s=60).to_pylist() == [{"n": 2}] and len(calls) == 2
 
 
 def test_a_slow_query_is_stopped_at_the_time_limit(engine):

@@ -132,6 +132,8 @@ def prepare(session: Session, settings: Settings, principal: Principal, *, sql: 
     datasets = [by_name[t.name] for t in plan.tables.values()]
     budget = None
     eps = Decimal(0)
+    if epsilon is not None:
+        gr.parse_epsilon(epsilon)  # validated whatever the level (levels 1-2 spend none)
     if plan.kind == "aggregate" and plan.level >= 3:
         eps = gr.choose_epsilon(grant, epsilon)
         min_group = settings.cleanroom_min_group_level4 if plan.level >= 4 else settings.cleanroom_min_group_level3
@@ -305,19 +307,39 @@ class QueryFailed(PdzoneError):
     code = "query_failed"
 
 
+def _costs(p: Prepared) -> tuple[int, int]:
+    """(nano-ε, femto-δ) the query spends."""
+    return gr.to_nano(p.epsilon), gr.to_femto(p.budget.delta) if p.budget is not None and p.budget.delta else 0
+
+
+def _stored(session: Session, p: Prepared) -> bool:
+    return session.scalar(select(StoredAnswer.id).where(StoredAnswer.grant_id == p.grant.id,
+                                                        StoredAnswer.query_key == p.answer_key)) is not None
+
+
 def run(env: Env, principal: Principal, actor: Actor, *, sql: str, scenario: str, epsilon=None) -> dict:
     """Answer a query, or hold it for approval (level 4): returns the API's 200 or 202 body."""
-    with env.store.transaction() as s:
+    # Reads only, first: on SQLite a write transaction holds the store's one write lock, and analysing
+    # under it queued every query of every worker behind each other (200 at once outwaited the busy
+    # timeout). A stored answer to serve or a query to hold is written in a write transaction below.
+    with env.store.sessions() as s:
         p = prepare(s, env.settings, principal, sql=sql, scenario=scenario, epsilon=epsilon)
-        hit = _from_store(s, env, p, actor)
-        if hit is not None:
-            return hit
-        eps_n = gr.to_nano(p.epsilon)
-        delta_f = gr.to_femto(p.budget.delta) if p.budget is not None and p.budget.delta else 0
-        if not _approved(s, p):
-            return _hold(s, p, principal, actor, sql)
-        gr.check_affordable(s, p.grant, p.datasets, eps_n, delta_f)
-        names, refs, bounded = _table_refs(s, env, p)
+        eps_n, delta_f = _costs(p)
+        write = _stored(s, p) or not _approved(s, p)
+        if not write:
+            gr.check_affordable(s, p.grant, p.datasets, eps_n, delta_f)
+            names, refs, bounded = _table_refs(s, env, p)
+    if write:
+        with env.store.transaction() as s:
+            p = prepare(s, env.settings, principal, sql=sql, scenario=scenario, epsilon=epsilon)
+            hit = _from_store(s, env, p, actor)
+            if hit is not None:
+                return hit
+            eps_n, delta_f = _costs(p)
+            if not _approved(s, p):
+                return _hold(s, p, principal, actor, sql)
+            gr.check_affordable(s, p.grant, p.datasets, eps_n, delta_f)
+            names, refs, bounded = _table_refs(s, env, p)
     ex = rewrite.build(p.plan, names, dp=p.plan.level >= 3 and p.plan.kind == "aggregate", bounded_single=bounded,
                        k_unit=p.plan.level == 2 and p.plan.kind == "aggregate",
                        candidates=p.budget.candidates if p.budget else None,

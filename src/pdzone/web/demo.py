@@ -65,6 +65,8 @@ ORGS = [  # name, kind, zone
     ("北京数据要素评估专家委员会", "expert_body", None),
 ]
 
+DEMO_SCENARIO = "inclusive_credit"  # the analyst's demo scenario (social_insurance, level 3)
+
 USERS = [  # username, org, role, zone
     ("sysadmin", "北京金融大数据有限公司", "system_admin", None),
     ("secadmin", "北京金融大数据有限公司", "security_admin", None),
