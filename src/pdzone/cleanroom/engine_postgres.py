@@ -98,7 +98,7 @@ def _csv_ready(table: pa.Table) -> pa.Table:
 
 def _check_ident(name: str) -> None:
     if len(name.encode()) > _MAX_IDENT or "\x00" in name:
-        raise EngineFailure(f"identifier longer than PostgreSQL's {_MAX_IDENT} bytes")
+        raise EngineFailure(f"a name PostgreSQL cannot hold (over {_MAX_IDENT} bytes, or a NUL)")
 
 
 def _pg_url(url: str) -> str:
@@ -216,7 +216,7 @@ class PostgresEngine:
                 desc = cur.description or []
                 rows = cur.fetchall()
                 conn.rollback()
-        except psycopg.Error as e:
+        except (psycopg.Error, pa.ArrowException) as e:
             raise EngineFailure(type(e).__name__) from e
         return _to_arrow(desc, rows)
 

@@ -59,6 +59,13 @@ _SESSION_CONF = {
 _QUIET = ("SQLQueryContextLogger", "DataFrameQueryContextLogger", "py4j")
 
 
+def _arrow_native() -> bool:
+    """PySpark 4 takes and gives Arrow tables (createDataFrame, toArrow); 3.5 goes through pandas."""
+    from pyspark.sql import DataFrame
+
+    return hasattr(DataFrame, "toArrow")
+
+
 class SparkEngine:
     """Runs the clean room's transpiled SQL on Spark (dialect `spark`)."""
 
@@ -124,10 +131,8 @@ class SparkEngine:
             from pyspark import StorageLevel
 
             table = ref.load()
-            try:
-                df = self.spark.createDataFrame(table)
-            except (TypeError, ValueError):  # Spark < 4 takes pandas, not Arrow
-                df = self.spark.createDataFrame(table.to_pandas())
+            # PySpark < 4 takes pandas, not an Arrow table
+            df = self.spark.createDataFrame(table if _arrow_native() else table.to_pandas())
             try:
                 df = df.persist(StorageLevel.MEMORY_ONLY)   # recomputed from the driver, never spilled
             except Exception:  # Spark Connect may refuse a storage level

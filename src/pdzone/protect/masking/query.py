@@ -80,7 +80,7 @@ def mask_query(con: duckdb.DuckDBPyConnection, relation: str | Sequence[str] | d
     items = []
     for c in columns:
         q = quote_identifier(c)
-        expr = sql_expression(q, policies[c], column_type=types[c])
+        expr = sql_expression(q, policies[c], column_type=types[c], source_sql=from_sql)
         if expr is None:  # pseudonym: the text the HMAC is taken of, as the engine writes it
             expr = q if types[c].upper() == "VARCHAR" else f"CAST({q} AS VARCHAR)"
         items.append(f"{expr} AS {q}")

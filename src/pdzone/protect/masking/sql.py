@@ -14,6 +14,7 @@ from pdzone.errors import Invalid
 from pdzone.protect.masking.policy import INVALID_POLICY, MAX_AGE, ColumnPolicy, MaskOp
 
 _QUOTED = re.compile(r'(?:"(?:[^"\x00]|"")+"\.){0,3}"(?:[^"\x00]|"")+"')
+_NAME = re.compile(r'"(?:[^"\x00]|"")+"')
 _NUMERIC = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                       "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL", "INT", "INT1", "INT2", "INT4",
                       "INT8", "NUMERIC", "FLOAT4", "FLOAT8"})
@@ -142,7 +143,8 @@ def _id_parts(t: str, policy: ColumnPolicy, *, year: str, sex_at: int) -> str:
     return f"concat({', '.join(parts)})"
 
 
-def sql_expression(column_sql: str, policy: ColumnPolicy, *, column_type: str | None = None) -> str | None:
+def sql_expression(column_sql: str, policy: ColumnPolicy, *, column_type: str | None = None,
+                   source_sql: str | None = None) -> str | None:
     """A DuckDB expression applying ``policy`` to ``column_sql``, or None where the engine cannot (``pseudonym``).
 
     ``column_sql`` must be a quoted identifier, optionally qualified (``"t"."姓名"``): see :func:`quote_identifier`.
@@ -153,12 +155,22 @@ def sql_expression(column_sql: str, policy: ColumnPolicy, *, column_type: str | 
     Output types: ``partial``, ``age_band``, ``date_month``, ``address_district``, ``id_generalize`` and ``redact``
     with a replacement give VARCHAR; ``date_year`` BIGINT; ``top_code``/``bottom_code`` the column's numeric type
     (DOUBLE for text); ``keep``, ``suppress`` and ``redact`` to NULL keep the column's type.
+
+    ``source_sql``, the relation the column is read from (a quoted name, optionally qualified), lets ``suppress``
+    count values with a grouped count over the relation matched by a hash semi-join, instead of a window
+    partitioned by the column, which sorts it: less work, the rows keep their order, and a LIMIT stops the scan
+    early. ``column_sql`` must then be the column's own name, unqualified, so the subquery reads it from there.
     """
     if not isinstance(policy, ColumnPolicy):
         raise Invalid("缺少脱敏策略", "not a masking policy", code=INVALID_POLICY)
     if not isinstance(column_sql, str) or not _QUOTED.fullmatch(column_sql):
         raise Invalid("列引用须为加引号的标识符", "the column reference must be a quoted identifier",
                       code="invalid_identifier", details={"column_sql": repr(column_sql)[:200]})
+    if source_sql is not None and (not isinstance(source_sql, str) or not _QUOTED.fullmatch(source_sql)
+                                   or not _NAME.fullmatch(column_sql)):
+        raise Invalid("数据来源须为加引号的标识符，列引用须为不带限定的列名",
+                      "the source must be a quoted identifier, the column reference an unqualified name",
+                      code="invalid_identifier", details={"source_sql": repr(source_sql)[:200]})
     c, kind, op = column_sql, _kind(column_type), policy.op
     match op:
         case MaskOp.KEEP:
@@ -200,7 +212,12 @@ def sql_expression(column_sql: str, policy: ColumnPolicy, *, column_type: str | 
             b = _number(bound)
             return f"(CASE WHEN {x} {cmp} {b} THEN {b} ELSE {x} END)"
         case MaskOp.SUPPRESS:
-            return f"(CASE WHEN count({c}) OVER (PARTITION BY {c}) < {policy.min_count} THEN NULL ELSE {c} END)"
+            if source_sql is None:
+                return f"(CASE WHEN count({c}) OVER (PARTITION BY {c}) < {policy.min_count} THEN NULL ELSE {c} END)"
+            # Counted over the whole relation, before any LIMIT. NULL is never IN the list, so it stays NULL.
+            frequent = (f"SELECT {c} FROM {source_sql} WHERE {c} IS NOT NULL GROUP BY {c} "
+                        f"HAVING count(*) >= {policy.min_count}")
+            return f"(CASE WHEN {c} IN ({frequent}) THEN {c} END)"
     raise AssertionError(op)  # pragma: no cover - every operator is matched above
 
 
