@@ -8,7 +8,7 @@ from decimal import Decimal
 import typer
 
 from pdzone.audit.events import os_actor
-from pdzone.cli import _emit, _write, app
+from pdzone.cli.base import _emit, _write, app, dataset_app
 
 scenario_app = typer.Typer(help="Application scenarios (应用场景) of a zone.", no_args_is_help=True)
 grant_app = typer.Typer(help="Grants: datasets for a partner and a scenario, with a privacy budget.",
@@ -99,9 +99,6 @@ def grant_cap(name: str = typer.Argument(..., help="Dataset name"), epsilon: str
         gr.do_set_cap(s, ds, Decimal(epsilon), actor=os_actor())
         return {"dataset": ds.name, "cap": str(gr.from_nano(gr.dataset_cap(s, ds)))}
     _emit(_write(do), as_json)
-
-
-dataset_app = next(g.typer_instance for g in app.registered_groups if g.name == "dataset")
 
 
 @dataset_app.command("contributions")
