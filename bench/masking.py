@@ -114,7 +114,7 @@ def main() -> None:
     for label, column, policy in SINGLE:
         b, m = paired(lambda column=column: raw_select(con, [column]),
                       lambda column=column, policy=policy: mask_query(con, "人口", [column], {column: policy},
-                                                                      pseudonymizer=None), 3)
+                                                                      pseudonymizer=None))
         print(f"  {label:<18}{column:<10}{m:8.3f}s{ROWS / m / 1e6:10.1f} {b:8.3f}s{m / b:6.1f}x")
 
     # --- pseudonyms ---------------------------------------------------------------------------------------------

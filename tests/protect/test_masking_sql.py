@@ -6,16 +6,19 @@ reference here spells the operator out the slow, obvious way and hypothesis look
 
 from __future__ import annotations
 
+import math
 import string
 import unicodedata
 from collections import Counter
 
 import duckdb
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pdzone.protect.masking import ColumnPolicy, mask_query
+from pdzone.errors import Invalid
+from pdzone.protect.masking import ColumnPolicy, mask_query, sql_expression
 
 P = ColumnPolicy
 CHECK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -237,3 +240,33 @@ def test_suppress_matches_its_reference_row_by_row(values, min_count):
 def test_suppress_keeps_the_column_type(values, min_count):
     assert sorted(apply(P(op="suppress", min_count=min_count), values, pa.int32()), key=repr) == \
         sorted(reference_suppress(values, min_count), key=repr)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from([0.0, -0.0, 1.5, math.inf, -math.inf, math.nan])),
+                       max_size=20), min_count=st.integers(2, 3))
+def test_suppress_counts_floats_as_the_engine_compares_them(values, min_count):
+    """NaN equals NaN and -0.0 equals 0.0, in the grouped count as in the window it replaced."""
+    policy = P(op="suppress", min_count=min_count)
+    c = duckdb.connect()
+    try:
+        c.register("t", pa.table({"i": pa.array(range(len(values)), pa.int64()),
+                                  "v": pa.array(values, pa.float64())}))
+        joined = sql_expression('"v"', policy, column_type="DOUBLE", source_sql='"t"')
+        window = sql_expression('"v"', policy, column_type="DOUBLE")
+        got = dict(c.sql(f"SELECT i, {joined} FROM t").fetchall())
+        by_window = dict(c.sql(f"SELECT i, {window} FROM t").fetchall())
+    finally:
+        c.close()
+    counts = Counter("nan" if math.isnan(v) else v for v in values if v is not None)
+    expected = [v if v is not None and counts["nan" if math.isnan(v) else v] >= min_count else None for v in values]
+    same = [str(got[i]) for i in range(len(values))]  # str: NaN compares unequal to itself
+    assert same == [str(by_window[i]) for i in range(len(values))] == [str(v) for v in expected]
+
+
+@pytest.mark.parametrize(("column_sql", "source_sql"), [('"t"."v"', '"t"'), ('"v"', "t"), ('"v"', '"t"; DROP'),
+                                                        ('"v"', 't"."x')])
+def test_the_source_of_a_grouped_count_must_be_quoted_and_the_column_bare(column_sql, source_sql):
+    with pytest.raises(Invalid) as e:
+        sql_expression(column_sql, P(op="suppress"), source_sql=source_sql)
+    assert e.value.code == "invalid_identifier"

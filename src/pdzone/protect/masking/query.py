@@ -49,7 +49,8 @@ def mask_query(con: duckdb.DuckDBPyConnection, relation: str | Sequence[str] | d
     (``unknown_relation``). Policies are not checked against levels here: the caller runs
     :func:`~pdzone.protect.masking.check_policy` when the policies are set and when they are used.
 
-    ``suppress`` counts values over the whole relation, before ``limit`` applies.
+    ``suppress`` counts values over the whole relation, before ``limit`` applies: a grouped count in a subquery,
+    so a relation with a suppressed column is read twice (a DuckDB relation is evaluated twice).
     """
     if isinstance(columns, str) or not columns:
         raise Invalid("须列出要读取的列", "name the columns to read", code="invalid_columns")
