@@ -127,7 +127,8 @@ def bench(kind: str) -> bool:
         if errors:
             lines = errors.splitlines()
             print(f"server log ({len(lines)} lines), last lines:\n" + "\n".join(lines[-15:]))
-            Path("/tmp/budget_server.log").write_text(errors)
+            frames = collections.Counter(x.strip() for x in lines if x.strip().startswith("File") and "/pdzone/" in x)
+            print("where (pdzone frames):\n" + "\n".join(f"  {n} x {f}" for f, n in frames.most_common(6)))
         answered = tally.get("200", 0)
         with rt.store.sessions() as s:
             grant = gr.active_grant(s, org_id=city.partner_id, scenario_code="bench")

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     cleanroom_delta_per_query: float = Field(default=1e-7, gt=0, lt=1e-3)
     cleanroom_timeout_s: float = Field(default=60.0, gt=0)
     cleanroom_max_rows: int = Field(default=1000, ge=1, le=100_000)
+    cleanroom_memory_limit: str = Field(default="4GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

@@ -21,7 +21,7 @@ from pdzone.errors import Invalid
 from pdzone.protect.masking import ColumnPolicy, mask_query, sql_expression
 
 P = ColumnPolicy
-CHECK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CHECK = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def apply(policy: ColumnPolicy, values: list, type_: pa.DataType | None = None) -> list:
@@ -270,3 +270,29 @@ def test_the_source_of_a_grouped_count_must_be_quoted_and_the_column_bare(column
     with pytest.raises(Invalid) as e:
         sql_expression(column_sql, P(op="suppress"), source_sql=source_sql)
     assert e.value.code == "invalid_identifier"
+
+
+
+TYPED = {"VARCHAR": ("'朝阳区'", "'延庆区'"), "INTEGER": ("35", "97"), "BIGINT": ("13812345678", "7"),
+         "DOUBLE": ("35.5", "-0.5"), "DECIMAL(10,2)": ("35.50", "1.25"),
+         "DATE": ("DATE '1990-03-07'", "DATE '2000-01-01'"),
+         "TIMESTAMP": ("TIMESTAMP '1990-03-07 12:00:00'", "TIMESTAMP '1990-03-07 12:00:01'"),
+         "BOOLEAN": ("true", "false")}
+
+
+@pytest.mark.parametrize("column_type", sorted(TYPED))
+def test_suppress_through_mask_query_keeps_every_type(column_type):
+    frequent, rare = TYPED[column_type]
+    c = duckdb.connect()
+    try:
+        c.execute(f"CREATE TABLE t AS SELECT i, CAST(CASE WHEN i < 3 THEN {frequent} WHEN i = 3 THEN {rare} END "
+                  f"AS {column_type}) AS x FROM range(6) r(i)")
+        got = mask_query(c, "t", ["i", "x"], {"i": P(op="keep"), "x": P(op="suppress", min_count=3)},
+                         pseudonymizer=None)
+        raw = c.sql("SELECT i, x FROM t").to_arrow_table()
+    finally:
+        c.close()
+    assert got.schema.field("x").type == raw.schema.field("x").type
+    kept = raw.column("x").to_pylist()[0]
+    assert dict(zip(got.column("i").to_pylist(), got.column("x").to_pylist(), strict=True)) == \
+        {0: kept, 1: kept, 2: kept, 3: None, 4: None, 5: None}

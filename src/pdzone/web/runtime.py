@@ -45,7 +45,8 @@ class Runtime:
         """The clean room's query engine (DuckDB by default; PostgreSQL or Spark by settings)."""
         from pdzone.cleanroom.engines import make_engine
 
-        opts = {"url": self.settings.cleanroom_engine_url} if self.settings.cleanroom_engine != "duckdb" else {}
+        opts = {"url": self.settings.cleanroom_engine_url} if self.settings.cleanroom_engine != "duckdb" else \
+            {"memory_limit": self.settings.cleanroom_memory_limit}
         return make_engine(self.settings.cleanroom_engine, **opts)
 
     def cleanroom(self):

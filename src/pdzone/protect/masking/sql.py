@@ -105,14 +105,14 @@ def _address(t: str, granularity: str) -> str:
 
     The whole match (group 0) needs only RE2's DFA, some 15 times faster than a capture group, so the optional
     country prefix is matched and then cut off the short result, with ltrim: the regex skips ASCII spaces only, ltrim
-    every Unicode space separator (Zs), and what is left may start with a country prefix again. That cutting is
-    only ever needed when the value starts with a space or 中: a value starting with a CJK character other than 中
-    (U+3000, the last Zs, is below every CJK ideograph), i.e. nearly every Chinese address, matches exactly what the
-    cut would leave, so its match is the result as it stands.
+    every Unicode space separator (Zs), and what is left may start with a country prefix again. The cutting only
+    ever changes a match of a value that starts with a space or 中. A value whose first character lies above U+3000,
+    the last space separator, and is not 中 (so every value starting with a CJK ideograph but 中: nearly every
+    Chinese address) is left as the regex matched it, without ltrim and the prefix tests.
 
-    Each regexp_extract in the SQL text is compiled when bound and again per thread, so the pattern appears twice
-    (nullif doubles that); the rare values that need cutting bind their one match to a lambda parameter, which
-    evaluates it once.
+    DuckDB compiles a pattern for every place it appears in the SQL text (some 5 ms each for these), so it appears
+    twice here (nullif makes that four); the rare values that need cutting bind their one match to a lambda
+    parameter, so every row still runs the regex once.
     """
     match = f"regexp_extract({t}, {sql_string(ADDRESS_PATTERNS[granularity])})"
     found = "ltrim(m)"
