@@ -15,14 +15,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-import pdzone.db
 from pdzone.audit.events import os_actor
 from pdzone.catalog import actions as cat
-from pdzone.web import demo
 from pdzone.web.app import create_app
 from pdzone.web.runtime import Runtime
 from tests.web.test_console import (
-    _runtime,
     copy_of,
     csrf_of,
     events,
@@ -31,16 +28,6 @@ from tests.web.test_console import (
     page_text,
     signed_in,
 )
-
-
-@pytest.fixture(scope="session")
-def seeded_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("seeded-catalog")
-    rt = _runtime(d)
-    pdzone.db.upgrade(rt.store)
-    demo.seed(rt, rows=200)
-    rt.store.dispose()
-    return d
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-import pdzone.db
 from pdzone import jobs
 from pdzone.audit.events import os_actor
 from pdzone.catalog import actions as cat
@@ -26,22 +25,11 @@ from pdzone.errors import NotFound
 from pdzone.identity import actions as ida
 from pdzone.identity.models import Organization
 from pdzone.jobs import spool
-from pdzone.web import demo
 from pdzone.web.app import create_app
 from pdzone.web.runtime import Runtime
 from tests import factories as f
-from tests.web.test_console import _runtime, copy_of, csrf_of, events, login, page_text, signed_in
+from tests.web.test_console import copy_of, csrf_of, events, login, page_text, signed_in
 from tests.web.test_console_catalog import _gbk_csv, _import
-
-
-@pytest.fixture(scope="session")
-def seeded_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("seeded-jobs")
-    rt = _runtime(d)
-    pdzone.db.upgrade(rt.store)
-    demo.seed(rt, rows=200)
-    rt.store.dispose()
-    return d
 
 
 @pytest.fixture

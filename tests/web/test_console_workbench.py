@@ -16,30 +16,19 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-import pdzone.db
 from pdzone.audit.events import os_actor
 from pdzone.catalog import actions as cat
 from pdzone.cleanroom import dp
 from pdzone.egress import grants as gr
-from pdzone.web import demo, i18n
+from pdzone.web import i18n
 from pdzone.web.app import create_app
 from pdzone.web.console.workbench import chart_of, example_sql
 from pdzone.web.demo_data import DIAGNOSES, DISTRICTS
 from pdzone.web.runtime import Runtime
-from tests.web.test_console import TEMPLATES, _runtime, copy_of, csrf_of, events, other_client, page_text, signed_in
+from tests.web.test_console import TEMPLATES, copy_of, csrf_of, events, other_client, page_text, signed_in
 
 BY_DISTRICT = 'SELECT "参保区", COUNT(*) AS n FROM social_insurance GROUP BY "参保区"'
 BY_DIAGNOSIS = 'SELECT "诊断", COUNT(*) AS n FROM health_visits GROUP BY "诊断"'
-
-
-@pytest.fixture(scope="session")
-def seeded_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("seeded-workbench")
-    rt = _runtime(d)
-    pdzone.db.upgrade(rt.store)
-    demo.seed(rt, rows=200)
-    rt.store.dispose()
-    return d
 
 
 @pytest.fixture
