@@ -1,7 +1,8 @@
 """The in-engine operators (masking/sql.py) against plain Python references, on random inputs with the edge cases.
 
-The SQL is tuned for speed (string functions in place of regex steps, shortcuts for the common case), so each
-reference here spells the operator out the slow, obvious way and hypothesis looks for any input where they differ.
+The SQL is tuned for speed (a length test before a regex, a shortcut for the usual address, a grouped count joined
+back in place of a window), so each reference here spells the operator out the slow, obvious way, and hypothesis
+looks for any input where the two differ.
 """
 
 from __future__ import annotations
