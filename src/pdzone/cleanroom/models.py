@@ -24,7 +24,6 @@ class CleanroomQuery(Base):
     status: Mapped[str] = mapped_column(String(20))  # pending / approved / rejected / answered / failed
     note: Mapped[str] = mapped_column(Text, default="")
     event_id: Mapped[int | None] = mapped_column(BigInteger)
-    answer_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -18,7 +18,7 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pdzone.audit.events import Actor, flush_events, record
+from pdzone.audit.events import Action, Actor, flush_events, record
 from pdzone.catalog import access
 from pdzone.catalog import actions as cat
 from pdzone.catalog.models import Dataset, DatasetColumn
@@ -26,6 +26,8 @@ from pdzone.crypto import CryptoSuite, KeyStore
 from pdzone.dataplane.engine import with_tables
 from pdzone.dataplane.storage import DatasetStorage
 from pdzone.db import utcnow
+from pdzone.egress import grants as gr
+from pdzone.egress.models import StoredAnswer
 from pdzone.errors import Forbidden, Invalid
 from pdzone.identity.auth import Principal
 from pdzone.identity.roles import Perm
@@ -157,9 +159,6 @@ def release_answer(session: Session, suite: CryptoSuite, *, actor: Actor, grant,
     query, so a concurrent twin fails here rather than releasing fresh, uncharged noise) and the
     audit event with the query hash, datasets, scenario, ε, rows out and a digest of the result.
     """
-    from pdzone.egress import grants as gr
-    from pdzone.egress.models import StoredAnswer
-
     for ds in datasets:
         cat.check_operable(ds)
     if grant.revoked or (grant.expires_at is not None and grant.expires_at <= utcnow()):
@@ -167,7 +166,7 @@ def release_answer(session: Session, suite: CryptoSuite, *, actor: Actor, grant,
     if epsilon_nano or delta_femto:
         gr.charge(session, grant, datasets, epsilon_nano, delta_femto)
     digest = digest_rows(suite, columns, rows)
-    ev = record(session, actor=actor, action="egress.query.release", target_type="grant", target_id=str(grant.id),
+    ev = record(session, actor=actor, action=Action.QUERY_RELEASE, target_type="grant", target_id=str(grant.id),
                 zone=grant.zone_code,
                 details={**details, "datasets": {d.name: d.version for d in datasets}, "rows": len(rows),
                          "columns": columns, "digest": digest, "epsilon": str(gr.from_nano(epsilon_nano)),

@@ -76,7 +76,6 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('event_id', sa.BigInteger(), nullable=True),
-    sa.Column('answer_id', sa.BigInteger(), nullable=True),
     sa.Column('created_at', pdzone.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('decided_by', sa.String(length=200), nullable=True),
     sa.Column('decided_at', pdzone.db.UTCDateTime(timezone=True), nullable=True),
