@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     checkpoint_every_events: int = Field(default=1000, ge=1)
     checkpoint_every_s: int = Field(default=300, ge=1)
     integrate_every_s: float = Field(default=1.0, gt=0)
+    audit_denial_window_s: int = Field(default=60, ge=0)  # 0: every denial is its own event
+    audit_clock_tolerance_s: float = Field(default=300.0, ge=0)
 
     # Background jobs (imports): a queue in the database, run by the server and by `pdzone worker`
     job_workers: int = Field(default=1, ge=0, le=32)

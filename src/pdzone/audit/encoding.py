@@ -1,10 +1,15 @@
-"""The leaf bytes of an event: a versioned canonical encoding (docs/audit-log.md).
+"""The leaf bytes of an event and the bytes its MAC covers: versioned canonical encodings (docs/audit-log.md).
 
 Version 1 is the ASCII line ``pdzone.audit.v1`` and a newline, then a JSON object with the
 keys below, sorted, no whitespace, ASCII (non-ASCII characters as \\uXXXX escapes,
 as Python's json.dumps and most JSON libraries write by default). `time` is UTC with microseconds;
 `details` is the stored canonical JSON text as a string, so no re-serialisation can change it.
 `seq` is inside the leaf: moving an event's content to another position changes its hash.
+
+Version 2 (every event written with a MAC) is the same object with one more key, `mac`: the
+event's MAC in lower-case hex, under the prefix ``pdzone.audit.v2``. The MAC itself covers
+``pdzone.audit.mac.v1`` and a newline, then the v1 object without `seq` (which is given only
+after the event is written).
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 PREFIX_V1 = b"pdzone.audit.v1\n"
+PREFIX_V2 = b"pdzone.audit.v2\n"
+PREFIX_MAC = b"pdzone.audit.mac.v1\n"
 FIELDS = ("seq", "id", "occurred_at", "actor", "actor_user_id", "actor_org_id", "token_id", "zone",
-          "action", "target_type", "target_id", "outcome", "source_ip", "request_id", "details")
+          "action", "target_type", "target_id", "outcome", "source_ip", "request_id", "details", "mac")
 
 
 _ZERO = dt.timedelta(0)
@@ -40,6 +47,8 @@ def event_dict(row: Mapping[str, Any] | Any, seq: int | None = None) -> dict[str
         d["seq"] = seq
     d["occurred_at"] = fmt_time(d["occurred_at"]) if isinstance(d["occurred_at"], dt.datetime) \
         else d["occurred_at"]
+    if isinstance(d["mac"], bytes | bytearray | memoryview):
+        d["mac"] = bytes(d["mac"]).hex()
     return d
 
 
@@ -55,21 +64,43 @@ def _i(v) -> str:
 
 
 def leaf_bytes_from_row(r: tuple) -> bytes:
-    """Same bytes as leaf_bytes(event_dict(row)), for a row in EVENT_COLUMNS order (id first).
+    """Same bytes as leaf_bytes(event_dict(row)), for a row in EVENT_COLUMNS order (id first, mac last).
 
     The verifier's hot path: the JSON is written directly, keys already in sorted order, each
     string through the json module's own C escaper. A property test holds it equal to leaf_bytes.
     """
-    i, seq, t, actor, uid, oid, tok, zone, action, ttype, tid, outcome, ip, rid, details = r[:15]
-    return (f'pdzone.audit.v1\n{{"action":{_quote(action)},"actor":{_quote(actor)},"actor_org_id":{_i(oid)},'
+    i, seq, t, actor, uid, oid, tok, zone, action, ttype, tid, outcome, ip, rid, details, mac = r[:16]
+    if mac is None:
+        return (f'pdzone.audit.v1\n{{"action":{_quote(action)},"actor":{_quote(actor)},'
+                f'"actor_org_id":{_i(oid)},"actor_user_id":{_i(uid)},"details":{_quote(details)},"id":{int(i)},'
+                f'"outcome":{_quote(outcome)},"request_id":{_s(rid)},"seq":{int(seq)},"source_ip":{_s(ip)},'
+                f'"target_id":{_s(tid)},"target_type":{_s(ttype)},"time":"{fmt_time(t)}","token_id":{_i(tok)},'
+                f'"zone":{_s(zone)}}}').encode("ascii")
+    return (f'pdzone.audit.v2\n{{"action":{_quote(action)},"actor":{_quote(actor)},"actor_org_id":{_i(oid)},'
+            f'"actor_user_id":{_i(uid)},"details":{_quote(details)},"id":{int(i)},"mac":"{bytes(mac).hex()}",'
+            f'"outcome":{_quote(outcome)},"request_id":{_s(rid)},"seq":{int(seq)},"source_ip":{_s(ip)},'
+            f'"target_id":{_s(tid)},"target_type":{_s(ttype)},"time":"{fmt_time(t)}","token_id":{_i(tok)},'
+            f'"zone":{_s(zone)}}}').encode("ascii")
+
+
+def mac_bytes(i: int, t: dt.datetime | str, actor: str, uid, oid, tok, zone, action: str, ttype, tid,
+              outcome: str, ip, rid, details: str) -> bytes:
+    """What an event's MAC covers: every field the leaf holds except `seq` and the MAC itself."""
+    time = t if isinstance(t, str) else fmt_time(t)
+    return (f'pdzone.audit.mac.v1\n{{"action":{_quote(action)},"actor":{_quote(actor)},"actor_org_id":{_i(oid)},'
             f'"actor_user_id":{_i(uid)},"details":{_quote(details)},"id":{int(i)},"outcome":{_quote(outcome)},'
-            f'"request_id":{_s(rid)},"seq":{int(seq)},"source_ip":{_s(ip)},"target_id":{_s(tid)},'
-            f'"target_type":{_s(ttype)},"time":"{fmt_time(t)}","token_id":{_i(tok)},"zone":{_s(zone)}}}'
-            ).encode("ascii")
+            f'"request_id":{_s(rid)},"source_ip":{_s(ip)},"target_id":{_s(tid)},"target_type":{_s(ttype)},'
+            f'"time":"{time}","token_id":{_i(tok)},"zone":{_s(zone)}}}').encode("ascii")
+
+
+def mac_bytes_from_row(r: tuple) -> bytes:
+    """mac_bytes for a row in EVENT_COLUMNS order."""
+    i, _seq, t, actor, uid, oid, tok, zone, action, ttype, tid, outcome, ip, rid, details = r[:15]
+    return mac_bytes(i, t, actor, uid, oid, tok, zone, action, ttype, tid, outcome, ip, rid, details)
 
 
 def leaf_bytes(ev: Mapping[str, Any]) -> bytes:
-    """Encode an event dict (as from `event_dict`) into its v1 leaf bytes."""
+    """Encode an event dict (as from `event_dict`) into its leaf bytes: v2 when it carries a MAC, else v1."""
     doc = {
         "seq": ev["seq"], "id": ev["id"], "time": ev["occurred_at"], "actor": ev["actor"],
         "actor_user_id": ev["actor_user_id"], "actor_org_id": ev["actor_org_id"],
@@ -77,4 +108,6 @@ def leaf_bytes(ev: Mapping[str, Any]) -> bytes:
         "target_type": ev["target_type"], "target_id": ev["target_id"], "outcome": ev["outcome"],
         "source_ip": ev["source_ip"], "request_id": ev["request_id"], "details": ev["details"],
     }
-    return PREFIX_V1 + _ENCODER.encode(doc).encode()
+    if ev.get("mac") is None:
+        return PREFIX_V1 + _ENCODER.encode(doc).encode()
+    return PREFIX_V2 + _ENCODER.encode({**doc, "mac": ev["mac"]}).encode()

@@ -3,6 +3,14 @@
 `record` adds the event to the caller's session, so it commits or rolls back with the change
 it describes. The event has no place in the log yet: `pdzone.audit.log.integrate` gives it
 its `seq` after commit, so a rolled-back transaction never leaves a hole.
+
+When it is written, each event gets its id and a MAC over its canonical encoding
+(`encoding.mac_bytes`) under the key store's event MAC key (`configure` wires the key in): a
+row inserted straight into the database carries no valid MAC, and integration refuses it.
+
+Repeated denials of one caller and action within a window (`audit_denial_window_s`) are
+aggregated: the first is written as an event, later ones only add to the window's count
+(`audit_denial_windows`), and integration writes one summary event when the window closes.
 """
 
 from __future__ import annotations
@@ -10,16 +18,22 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import re
 import socket
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import bindparam, event, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from pdzone.audit.models import AuditEvent
-from pdzone.db import utcnow
+from pdzone.audit.encoding import mac_bytes
+from pdzone.audit.models import AuditEvent, AuditLogState, DenialWindow
+from pdzone.crypto import get_suite
+from pdzone.db import Store, utcnow
 
 
 class Action(StrEnum):
@@ -45,6 +59,8 @@ class Action(StrEnum):
     AUDIT_COSIGN = "audit.checkpoint.cosign"
     AUDIT_WITNESS_KEY = "audit.witness_key.register"
     AUDIT_EXPORT = "audit.log.export"
+    AUDIT_MAC_FAILURE = "audit.log.mac_failure"
+    AUDIT_DENIALS = "audit.denials.aggregate"
     DATASET_IMPORT = "catalog.dataset.import"
     DATASET_SCAN = "catalog.dataset.scan"
     DATASET_SET_LEVEL = "catalog.dataset.set_level"
@@ -104,14 +120,69 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-class PendingEvent:
-    """An event added to a session and not yet written; `id` is set once it is (see flush_events)."""
+MAC_KEY_NAME = "audit-events"
 
-    __slots__ = ("id", "row")
+
+@dataclass
+class LogConfig:
+    """How a store's events are authenticated and aggregated (set once per store by `configure`).
+
+    `mac_key` gives the key store's event MAC key (creating it on first use); `existing_mac_key`
+    gives it only if it exists (a verifier must not mint one). The MAC algorithm is the HMAC of
+    the log's suite: HMAC-SM3 under `gm`, HMAC-SHA256 under `intl`.
+    """
+
+    mac_key: Callable[[], bytes]
+    existing_mac_key: Callable[[], bytes | None]
+    default_suite: str = "gm"
+    denial_window_s: int = 60
+    _key: bytes | None = field(default=None, repr=False)
+    _suite: str | None = field(default=None, repr=False)
+
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = self.mac_key()
+        return self._key
+
+    def suite_name(self, session: Session) -> str:
+        """The log's suite: fixed by its first integration, else the configured one."""
+        if self._suite is None:
+            found = session.scalar(select(AuditLogState.suite).where(AuditLogState.id == 1))
+            if found is None:
+                return self.default_suite
+            self._suite = found
+        return self._suite
+
+    def mac(self, session: Session, data: bytes) -> bytes:
+        return get_suite(self.suite_name(session)).hmac(self.key(), data)
+
+
+_CONFIG = "pdzone.audit.config"
+
+
+def configure(store: Store, config: LogConfig) -> None:
+    """Every session of `store` MACs its events with `config`, and integration checks them."""
+    store.sessions.configure(info={_CONFIG: config})
+    store.audit_config = config  # type: ignore[attr-defined]
+
+
+def config_of(store: Store) -> LogConfig | None:
+    return getattr(store, "audit_config", None)
+
+
+class PendingEvent:
+    """An event added to a session and not yet written; `id` is set once it is (see flush_events).
+
+    `aggregated` is the window's count when a denial was only counted (no row of its own).
+    """
+
+    __slots__ = ("aggregated", "id", "row", "window_id")
 
     def __init__(self, row: dict[str, Any]) -> None:
         self.row = row
         self.id: int | None = None
+        self.window_id: int | None = None
+        self.aggregated: int | None = None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -125,11 +196,14 @@ _KEY = "pdzone.audit.pending"
 
 def record(session: Session, *, actor: Actor, action: Action | str, target_type: str | None = None,
            target_id: object = None, outcome: Outcome | str = Outcome.SUCCESS, zone: str | None = None,
-           details: dict[str, Any] | None = None, at: dt.datetime | None = None) -> PendingEvent:
+           details: dict[str, Any] | None = None, at: dt.datetime | None = None,
+           aggregate: bool = True) -> PendingEvent:
     """Add one event to the session's transaction; it is written when the transaction commits.
 
     Events are written with one multi-row INSERT per transaction rather than as ORM objects, so
     a batch of a thousand costs little more than one (the figures are in bench/audit_append.py).
+    A denial repeating one already written in the current window only increments that window's
+    count (in this transaction); `aggregate=False` writes it as an event whatever.
     """
     ev = PendingEvent({
         "occurred_at": at or utcnow(),
@@ -146,26 +220,99 @@ def record(session: Session, *, actor: Actor, action: Action | str, target_type:
         "request_id": actor.request_id,
         "details": canonical_json(details or {}),
     })
+    cfg: LogConfig | None = session.info.get(_CONFIG)
+    if aggregate and ev.row["outcome"] == Outcome.DENIED and cfg is not None and cfg.denial_window_s > 0:
+        got = _count_denial(session, ev.row, cfg.denial_window_s)
+        if got is not None:
+            window_id, count = got
+            if count > 1:
+                ev.aggregated = count
+                return ev
+            ev.window_id = window_id
     session.info.setdefault(_KEY, []).append(ev)
     return ev
 
 
+_REQUEST = re.compile(r"^[A-Z]+ /")
+
+
+def denial_key(actor: str, source_ip: str | None, action: str) -> tuple[str, str, str]:
+    """Who and what a denial is counted under: an anonymous caller by address only, a request by its
+    route prefix (/api/v1/users/…), so that varying a name or a path does not escape the count."""
+    if actor.startswith("anonymous:"):
+        actor = "anonymous:*"
+    if _REQUEST.match(action):
+        method, path = action.split(" ", 1)
+        parts = path.split("/")
+        if len(parts) > 4:
+            path = "/".join(parts[:4]) + "/…"
+        action = f"{method} {path}"
+    return actor[:200], (source_ip or "")[:64], action[:100]
+
+
+def window_start(at: dt.datetime, window_s: int) -> dt.datetime:
+    epoch = int(at.timestamp())
+    return dt.datetime.fromtimestamp(epoch - epoch % window_s, dt.UTC)
+
+
+def _count_denial(session: Session, row: dict[str, Any], window_s: int) -> tuple[int, int] | None:
+    """Count this denial in its window atomically: (window id, count including this one), or None when
+    the window has already been summarised (the denial is then written as an event of its own)."""
+    actor, ip, action = denial_key(row["actor"], row["source_ip"], row["action"])
+    try:
+        reason = str(json.loads(row["details"]).get("reason") or "")[:100]
+    except (ValueError, AttributeError):
+        reason = ""
+    t = DenialWindow.__table__
+    ins = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(t)
+    stmt = ins.values(actor=actor, source_ip=ip, action=action, reason=reason,
+                      window_start=window_start(row["occurred_at"], window_s), window_s=window_s,
+                      count=1).on_conflict_do_update(
+        index_elements=[t.c.actor, t.c.source_ip, t.c.action, t.c.reason, t.c.window_start],
+        set_={"count": t.c.count + 1}, where=t.c.summarized_at.is_(None)).returning(t.c.id, t.c.count)
+    got = session.execute(stmt).first()
+    return None if got is None else (got[0], got[1])
+
+
+def _allocate_ids(session: Session, n: int) -> list[int]:
+    """Ids for n new events, known before they are written (the MAC covers the id)."""
+    if session.get_bind().dialect.name == "postgresql":
+        ids = session.scalars(text("SELECT nextval(pg_get_serial_sequence('audit_events', 'id')) "
+                                   "FROM generate_series(1, :n)"), {"n": n}).all()
+        return sorted(ids)
+    # SQLite: take the write lock first (a write that matches nothing), so max(id) cannot move under us.
+    session.execute(text("DELETE FROM audit_events WHERE 0"))
+    top = session.scalar(text("SELECT coalesce(max(id), 0) FROM audit_events"))
+    return list(range(top + 1, top + 1 + n))
+
+
+def event_mac(cfg: LogConfig, session: Session, row: dict[str, Any]) -> bytes:
+    return cfg.mac(session, mac_bytes(row["id"], row["occurred_at"], row["actor"], row["actor_user_id"],
+                                      row["actor_org_id"], row["token_id"], row["zone"], row["action"],
+                                      row["target_type"], row["target_id"], row["outcome"], row["source_ip"],
+                                      row["request_id"], row["details"]))
+
+
 def flush_events(session: Session, *, with_ids: bool = True) -> None:
-    """Write the session's pending events now (inside its transaction); `with_ids` gives them their ids."""
+    """Write the session's pending events now (inside its transaction), giving them their ids and MACs.
+
+    (`with_ids` is kept for callers: ids are always known now, since the MAC covers them.)
+    """
     pending: list[PendingEvent] = session.info.pop(_KEY, [])
     if not pending:
         return
-    table = AuditEvent.__table__
-    if not with_ids:
-        session.execute(table.insert(), [p.row for p in pending])
-        return
-    if len(pending) == 1:
-        pending[0].id = session.execute(table.insert().values(pending[0].row)).inserted_primary_key[0]
-        return
-    result = session.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True),
-                             [p.row for p in pending])
-    for p, (new_id,) in zip(pending, result, strict=True):
+    cfg: LogConfig | None = session.info.get(_CONFIG)
+    rows = []
+    for p, new_id in zip(pending, _allocate_ids(session, len(pending)), strict=True):
         p.id = new_id
+        p.row["id"] = new_id
+        p.row["mac"] = event_mac(cfg, session, p.row) if cfg is not None else None
+        rows.append(p.row)
+    session.execute(AuditEvent.__table__.insert(), rows)
+    opened = [{"wid": p.window_id, "eid": p.id} for p in pending if p.window_id is not None]
+    if opened:
+        t = DenialWindow.__table__
+        session.execute(update(t).where(t.c.id == bindparam("wid")).values(first_event_id=bindparam("eid")), opened)
 
 
 @event.listens_for(Session, "before_commit")

@@ -5,10 +5,17 @@ a gap that looks like a deletion. So, as transparency logs do (Tessera), positio
 out after commit: `integrate` locks the single log-state row, takes committed events that have
 no `seq` yet in id order, gives them consecutive positions, stores the new tree nodes and the
 new right edge, and commits. Until then an event is known by its id.
+
+Integration checks each event's MAC first. A row without a valid one (written into the database
+by anything but `record`) is refused: it gets no `seq`, its `refused_at` is set, an
+`audit.log.mac_failure` event is recorded, and integration goes on with the genuine events, so a
+forged row can neither enter a signed checkpoint nor stop the log.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, or_, select, text, update
@@ -16,15 +23,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pdzone.audit import merkle
-from pdzone.audit.encoding import event_dict, fmt_time, leaf_bytes
-from pdzone.audit.models import AuditEvent, AuditKey, AuditLogState, AuditNode, Checkpoint
+from pdzone.audit.encoding import event_dict, fmt_time, leaf_bytes, mac_bytes_from_row
+from pdzone.audit.events import SYSTEM, Action, Outcome, config_of, record
+from pdzone.audit.models import AuditEvent, AuditKey, AuditLogState, AuditNode, Checkpoint, DenialWindow
 from pdzone.crypto import CryptoSuite, PrivateKey, PublicKey, get_suite
 from pdzone.db import Store, utcnow
 from pdzone.errors import Invalid, NotFound
 
 EVENT_COLUMNS = [getattr(AuditEvent, f) for f in (
     "id", "seq", "occurred_at", "actor", "actor_user_id", "actor_org_id", "token_id", "zone",
-    "action", "target_type", "target_id", "outcome", "source_ip", "request_id", "details")]
+    "action", "target_type", "target_id", "outcome", "source_ip", "request_id", "details", "mac")]
 
 
 def hasher(suite: CryptoSuite):
@@ -44,7 +52,7 @@ def _state(session: Session, suite: CryptoSuite, *, lock: bool) -> AuditLogState
             try:  # the first integrator creates the row; a concurrent one loses the race and re-reads it
                 with session.begin_nested():
                     session.add(AuditLogState(id=1, suite=suite.name, tree_size=0, compact=b"", checkpoint_size=0,
-                                              checkpoint_at=utcnow()))
+                                              checkpoint_count=0, checkpoint_at=utcnow()))
             except IntegrityError:
                 pass
         return _state(session, suite, lock=lock)
@@ -58,32 +66,102 @@ def _split_hashes(blob: bytes, width: int) -> list[bytes]:
     return [blob[i:i + width] for i in range(0, len(blob), width)]
 
 
+def mac_problem(suite: CryptoSuite, key: bytes, row) -> str | None:
+    """Why a row's MAC fails (`missing MAC`, `MAC does not verify`), or None when it is genuine."""
+    mac = row[15]
+    if mac is None:
+        return "missing MAC"
+    if not hmac.compare_digest(bytes(mac), suite.hmac(key, mac_bytes_from_row(row))):
+        return "MAC does not verify"
+    return None
+
+
 def integrate(store: Store, suite: CryptoSuite, *, batch: int = 5000) -> int:
-    """Give committed, not yet integrated events their positions. Returns how many."""
+    """Give committed, not yet integrated events their positions. Returns how many.
+
+    Rows whose MAC fails are refused (see the module's docstring); they are not counted.
+    """
+    cfg = config_of(store)
+    if cfg is None:
+        raise RuntimeError("the store has no operation-log configuration (audit.events.configure)")
+    key = cfg.key()
     h = hasher(suite)
     width = len(h(b""))
     total = 0
     while True:
         with store.transaction() as s:
             st = _state(s, suite, lock=True)
-            rows = s.execute(select(*EVENT_COLUMNS).where(AuditEvent.seq.is_(None))
-                             .order_by(AuditEvent.id).limit(batch)).mappings().all()
+            rows = s.execute(select(*EVENT_COLUMNS).where(AuditEvent.seq.is_(None), AuditEvent.refused_at.is_(None))
+                             .order_by(AuditEvent.id).limit(batch)).all()
             if not rows:
                 return total
             cr = merkle.CompactRange(h, st.tree_size, _split_hashes(st.compact, width))
-            seqs, nodes = [], []
+            seqs, nodes, refused = [], [], []
             for row in rows:
+                problem = mac_problem(suite, key, row)
+                if problem is not None:
+                    refused.append((row, problem))
+                    continue
                 seq = cr.size
-                leaf = merkle.leaf_hash(h, leaf_bytes(event_dict(row, seq)))
+                leaf = merkle.leaf_hash(h, leaf_bytes(event_dict(row._mapping, seq)))
                 nodes.extend({"level": lv, "idx": ix, "hash": hh} for lv, ix, hh in cr.append(leaf))
-                seqs.append({"eid": row["id"], "new_seq": seq})
-            _assign_seqs(s, seqs)
-            s.execute(AuditNode.__table__.insert(), nodes)
+                seqs.append({"eid": row[0], "new_seq": seq})
+            if seqs:
+                _assign_seqs(s, seqs)
+                s.execute(AuditNode.__table__.insert(), nodes)
+            if refused:
+                _refuse(s, refused)
             st.tree_size = cr.size
             st.compact = b"".join(cr.hashes)
-            total += len(rows)
-        if len(rows) < batch:
+            total += len(seqs)
+        if len(rows) < batch and not refused:
             return total
+
+
+def _refuse(session: Session, refused: list) -> None:
+    """Mark forged rows refused and raise an alert event for each (the alert is itself MACed)."""
+    now = utcnow()
+    t = AuditEvent.__table__
+    session.execute(update(t).where(t.c.id == bindparam("eid")).values(refused_at=bindparam("at")),
+                    [{"eid": row[0], "at": now} for row, _ in refused])
+    for row, problem in refused:
+        record(session, actor=SYSTEM, action=Action.AUDIT_MAC_FAILURE, outcome=Outcome.FAILED,
+               target_type="audit_event", target_id=row[0], zone=row[7], aggregate=False,
+               details={"event_id": row[0], "reason": problem, "action": row[8], "actor": row[3],
+                        "occurred_at": fmt_time(row[2]) if row[2] is not None else None})
+
+
+# --- denial windows -------------------------------------------------------------------------
+
+DENIAL_GRACE_S = 5
+
+
+def summarize_denials(store: Store, *, now: dt.datetime | None = None) -> int:
+    """Close denial windows that have ended: one `audit.denials.aggregate` event per window that counted
+    more than its first denial. Each window is closed once (a conditional UPDATE). Returns how many
+    summary events were written."""
+    now = now or utcnow()
+    t = DenialWindow.__table__
+    written = 0
+    with store.transaction() as s:
+        open_ = s.execute(select(t.c.id, t.c.window_start, t.c.window_s).where(
+            t.c.summarized_at.is_(None), t.c.window_start < now - dt.timedelta(seconds=DENIAL_GRACE_S))).all()
+        for wid, start, window_s in open_:
+            if start + dt.timedelta(seconds=window_s + DENIAL_GRACE_S) > now:
+                continue
+            got = s.execute(update(t).where(t.c.id == wid, t.c.summarized_at.is_(None)).values(summarized_at=now)
+                            .returning(t.c.actor, t.c.source_ip, t.c.action, t.c.reason, t.c.count,
+                                       t.c.first_event_id)).first()
+            if got is None or got.count <= 1:
+                continue
+            record(s, actor=SYSTEM, action=Action.AUDIT_DENIALS, outcome=Outcome.DENIED, aggregate=False,
+                   target_type="audit_event", target_id=got.first_event_id,
+                   details={"actor": got.actor, "source_ip": got.source_ip or None, "action": got.action,
+                            "reason": got.reason or None, "window_start": fmt_time(start), "window_s": window_s,
+                            "count": got.count,
+                            "first_event_id": got.first_event_id})
+            written += 1
+    return written
 
 
 def _assign_seqs(session: Session, seqs: list[dict]) -> None:
@@ -167,6 +245,7 @@ def issue_checkpoint(store: Store, suite: CryptoSuite, signer: PrivateKey, *, or
         s.add(cp)
         st.checkpoint_size = st.tree_size
         st.checkpoint_at = now
+        st.checkpoint_count = (st.checkpoint_count or 0) + 1
         s.flush()
         return cp
 
@@ -263,7 +342,9 @@ def suite_of_log(session: Session, default: str) -> CryptoSuite:
 
 def maintain(store: Store, suite: CryptoSuite, signer: PrivateKey, *, origin: str, every_events: int,
              every_s: float) -> tuple[int, Checkpoint | None]:
-    """Integrate what has committed, then sign a checkpoint if N events or T seconds have passed."""
+    """Close ended denial windows, integrate what has committed, then sign a checkpoint if N events or
+    T seconds have passed."""
+    summarize_denials(store)
     n = integrate(store, suite)
     cp = issue_checkpoint(store, suite, signer, origin=origin, every_events=every_events, every_s=every_s)
     return n, cp

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pdzone.db import Base, BigId, UTCDateTime
@@ -33,6 +33,11 @@ class AuditEvent(Base):
     source_ip: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON text
+    # HMAC over the event's canonical encoding (encoding.mac_bytes) with the key store's event MAC key;
+    # NULL only for events integrated before MACs existed (migration 0005).
+    mac: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    # Set when integration refused the row (no valid MAC): it never gets a seq.
+    refused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_audit_events_pending", "seq", "id"),)
 
@@ -58,6 +63,7 @@ class AuditLogState(Base):
     compact: Mapped[bytes] = mapped_column(LargeBinary, default=b"")  # concatenated hashes
     checkpoint_size: Mapped[int] = mapped_column(BigInteger, default=0)
     checkpoint_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    checkpoint_count: Mapped[int] = mapped_column(BigInteger, default=0)  # checkpoints ever signed
 
 
 class AuditKey(Base):
@@ -110,3 +116,28 @@ class Review(Base):
     verdict: Mapped[str] = mapped_column(String(20))  # ok / concern
     comment: Mapped[str] = mapped_column(Text)
     reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class DenialWindow(Base):
+    """Repeated denials of one caller and action within one window: the first is an event, the rest a count.
+
+    `count` includes the first; when the window has closed, integration writes one summary event
+    (`audit.denials.aggregate`) with the final count and sets `summarized_at`.
+    """
+
+    __tablename__ = "audit_denial_windows"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(200))     # actor name; anonymous callers as anonymous:*
+    source_ip: Mapped[str] = mapped_column(String(64))  # '' when unknown
+    action: Mapped[str] = mapped_column(String(100))    # the action, request paths cut to their route prefix
+    reason: Mapped[str] = mapped_column(String(100))    # details.reason ('' when none)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    window_s: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(BigInteger, default=1)
+    first_event_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    summarized_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("actor", "source_ip", "action", "reason", "window_start",
+                                       name="uq_audit_denial_windows_key"),
+                      Index("ix_audit_denial_windows_open", "summarized_at", "window_start"))

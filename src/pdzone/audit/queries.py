@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from pdzone.audit.encoding import fmt_time
-from pdzone.audit.models import AuditEvent, Checkpoint, Cosignature, Review
+from pdzone.audit.models import AuditEvent, Checkpoint, Cosignature, DenialWindow, Review
 
 
 def scoped(q: Select, zones: set[str | None]) -> Select:
@@ -51,14 +51,32 @@ def reviews_for(session: Session, event_ids: list[int]) -> dict[int, list[Review
     return out
 
 
-def event_json(ev: AuditEvent, reviews: list[Review] | None = None) -> dict:
-    return {"id": ev.id, "seq": ev.seq, "time": fmt_time(ev.occurred_at), "actor": ev.actor,
+def denial_windows(session: Session, event_ids: list[int]) -> dict[int, DenialWindow]:
+    """The aggregation window each of these events opened (the first denial of a repeated series)."""
+    if not event_ids:
+        return {}
+    return {w.first_event_id: w for w in session.scalars(
+        select(DenialWindow).where(DenialWindow.first_event_id.in_(event_ids)))}
+
+
+def denial_counts(session: Session, event_ids: list[int]) -> dict[int, int]:
+    """How many denials each of these events stands for (only those that opened a window)."""
+    return {eid: w.count for eid, w in denial_windows(session, event_ids).items()}
+
+
+def event_json(ev: AuditEvent, reviews: list[Review] | None = None, window: DenialWindow | None = None) -> dict:
+    """An event as the API gives it; `denials` (count, window) on the first of repeated denials."""
+    out = {"id": ev.id, "seq": ev.seq, "time": fmt_time(ev.occurred_at), "actor": ev.actor,
             "actor_user_id": ev.actor_user_id, "actor_org_id": ev.actor_org_id, "token_id": ev.token_id,
             "zone": ev.zone, "action": ev.action, "target_type": ev.target_type, "target_id": ev.target_id,
             "outcome": ev.outcome, "source_ip": ev.source_ip, "request_id": ev.request_id,
             "details": json.loads(ev.details),
             "reviews": [{"reviewer": r.reviewer, "verdict": r.verdict, "comment": r.comment,
                          "time": fmt_time(r.reviewed_at)} for r in (reviews or [])]}
+    if window is not None:
+        out["denials"] = {"count": window.count, "window_start": fmt_time(window.window_start),
+                          "window_s": window.window_s, "closed": window.summarized_at is not None}
+    return out
 
 
 def count_events(session: Session, zones: set[str | None]) -> int:

@@ -10,17 +10,20 @@ the platform key, when a checkpoint held outside the platform is given (`--check
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import DateTime, and_, func, select, type_coerce
+from sqlalchemy import DateTime, and_, func, or_, select, text, type_coerce
 
 from pdzone.audit import merkle
 from pdzone.audit.encoding import leaf_bytes, leaf_bytes_from_row
-from pdzone.audit.log import EVENT_COLUMNS, CheckpointBody, hasher
-from pdzone.audit.models import AuditEvent, AuditKey, AuditLogState, AuditNode, Checkpoint, Cosignature
+from pdzone.audit.events import Action, config_of
+from pdzone.audit.log import EVENT_COLUMNS, CheckpointBody, hasher, mac_problem
+from pdzone.audit.models import AuditEvent, AuditKey, AuditLogState, AuditNode, Checkpoint, Cosignature, Review
 from pdzone.crypto import PublicKey, get_suite
 from pdzone.db import Store
 
@@ -38,6 +41,7 @@ class VerifyResult:
     pending: int = 0
     notes: list[str] = field(default_factory=list)
     exact: bool = True  # False when first_bad_seq is only the start of a range
+    warnings: list[str] = field(default_factory=list)  # reported, not tampering: time running backwards
 
     @property
     def status(self) -> str:
@@ -46,7 +50,8 @@ class VerifyResult:
     def as_dict(self) -> dict:
         return {"status": self.status, "exit_code": self.exit_code, "first_bad_seq": self.first_bad_seq,
                 "tree_size": self.tree_size, "checkpoints_checked": self.checkpoints_checked,
-                "pending": self.pending, "message": self.en, "message_zh": self.zh, "notes": self.notes}
+                "pending": self.pending, "message": self.en, "message_zh": self.zh, "notes": self.notes,
+                "warnings": self.warnings}
 
 
 @dataclass
@@ -156,24 +161,75 @@ def verify_leaves(suite_name: str, leaves: Iterable[tuple[int, bytes, bytes | No
                         checkpoints_checked=checked, pending=pending, notes=notes)
 
 
-def _db_leaves(store: Store, suite_name: str, *, with_stored: bool) -> Iterator[tuple[int, bytes, bytes | None]]:
+class RowChecks:
+    """Checks made on each integrated row as the leaves stream by: its MAC (when the key is at hand),
+    a MAC-less row after MACed ones, time running backwards, and the review events it holds."""
+
+    def __init__(self, suite_name: str, key: bytes | None, tolerance_s: float) -> None:
+        self.suite = get_suite(suite_name)
+        self.key = key
+        self.tolerance = tolerance_s
+        self.bad: tuple[int, str, str] | None = None  # (seq, en, zh) of the first bad MAC
+        self.seen_mac = False
+        self.latest: float | None = None
+        self.backwards: list[tuple[int, int, float]] = []  # (seq, id, seconds back)
+        self.review_events: Counter = Counter()
+
+    def row(self, row) -> None:
+        seq = row[1]
+        if row[15] is None:
+            if self.seen_mac and self.bad is None:
+                self.bad = (seq, f"event seq {seq} has no MAC although earlier events have one",
+                            f"序号 {seq} 的事件没有 MAC，而此前的事件有")
+        else:
+            self.seen_mac = True
+            if self.key is not None and self.bad is None and mac_problem(self.suite, self.key, row) is not None:
+                self.bad = (seq, f"event seq {seq}: its MAC does not verify (not written by the platform, or altered)",
+                            f"序号 {seq} 的事件 MAC 验证失败（非平台写入或被篡改）")
+        self.time(seq, row[0], row[2])
+        if row[8] == Action.AUDIT_REVIEW and row[11] == "success":
+            self.review_events[_review_key_of_event(row)] += 1
+
+    def time(self, seq: int | None, eid: int, t: dt.datetime) -> None:
+        ts = (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
+        if self.latest is not None and ts < self.latest - self.tolerance:
+            self.backwards.append((seq, eid, self.latest - ts))
+        if self.latest is None or ts > self.latest:
+            self.latest = ts
+
+
+def _review_key_of_event(row) -> tuple:
+    try:
+        d = json.loads(row[14])
+    except ValueError:
+        d = {}
+    return (row[10], row[3], d.get("verdict"), d.get("comment"))
+
+
+def _event_columns():
+    # The plain DateTime type: the column's UTC decorator would cost a Python call per row.
+    return [type_coerce(c, DateTime(timezone=True)) if c.key == "occurred_at" else c for c in EVENT_COLUMNS]
+
+
+def _db_leaves(store: Store, suite_name: str, *, with_stored: bool,
+               checks: RowChecks | None = None) -> Iterator[tuple[int, bytes, bytes | None]]:
     """(seq, recomputed leaf hash, stored leaf hash or None) in seq order, streamed as plain tuples."""
     h = hasher(get_suite(suite_name))
     n = AuditNode.__table__
     e = AuditEvent.__table__
-    # The plain DateTime type: the column's UTC decorator would cost a Python call per row.
-    cols = [type_coerce(c, DateTime(timezone=True)) if c.key == "occurred_at" else c for c in EVENT_COLUMNS]
-    q = select(*cols).where(e.c.seq.is_not(None)).order_by(e.c.seq)
+    q = select(*_event_columns()).where(e.c.seq.is_not(None)).order_by(e.c.seq)
     if with_stored:
         q = q.add_columns(n.c.hash).select_from(e.outerjoin(n, and_(n.c.level == 0, n.c.idx == e.c.seq)))
     with store.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=20000).execute(q)
         if not with_stored:
             for row in result:
+                if checks is not None:
+                    checks.row(row)
                 yield row[1], h(b"\x00" + leaf_bytes_from_row(row)), None
             return
-        for row in result:  # id, seq, ..., details, stored leaf hash
-            stored = row[15]
+        for row in result:  # id, seq, ..., details, mac, stored leaf hash
+            stored = row[16]
             yield row[1], h(b"\x00" + leaf_bytes_from_row(row)), (bytes(stored) if stored is not None else b"")
 
 
@@ -186,21 +242,57 @@ def _cosignatures_ok(items, keys: dict[str, PublicKey], bodies: dict[int, str]) 
     return None
 
 
+_POPULATED = {"users": "用户", "datasets": "数据集", "organizations": "机构", "zones": "专区"}
+
+
+def _platform_populated(session) -> str | None:
+    """The first of users, datasets, organizations, zones the platform holds: each was created with an
+    event, so an empty log beside them cannot be the truth."""
+    for table in _POPULATED:
+        try:
+            with session.begin_nested():
+                if session.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first() is not None:
+                    return table
+        except Exception:  # noqa: S112 - a database without that area's tables
+            continue
+    return None
+
+
+_DEFAULT = object()
+
+
 def verify_store(store: Store, *, outside: CheckpointIn | None = None,
-                 trusted_keys: set[str] | None = None) -> VerifyResult:
+                 trusted_keys: set[str] | None = None, mac_key: bytes | object | None = _DEFAULT,
+                 clock_tolerance_s: float = 300.0) -> VerifyResult:
     """Verify the log in the database. `trusted_keys`: the platform key ids the checkpoints must be
-    signed with (from the key store); a checkpoint signed by any other key is a forgery."""
+    signed with (from the key store); a checkpoint signed by any other key is a forgery. `mac_key`:
+    the event MAC key (by default the store's configured one, if it exists on this host); without
+    it, event MACs are not checked and a note says so."""
+    if mac_key is _DEFAULT:
+        cfg = config_of(store)
+        mac_key = cfg.existing_mac_key() if cfg is not None else None
     try:
         with store.sessions() as s:
+            if store.dialect == "postgresql":  # one snapshot for the state, checkpoints and reviews
+                s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             st = s.get(AuditLogState, 1)
-            pending = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None)))
-            if st is None:
+            pending = s.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None),
+                                                                                  AuditEvent.refused_at.is_(None)))
+            if st is None or st.tree_size == 0:
                 integrated = s.scalar(select(AuditEvent.id).where(AuditEvent.seq.is_not(None)).limit(1))
                 n_cps = s.scalar(select(Checkpoint.id).limit(1))
-                if integrated or n_cps or (outside is not None and outside.tree_size > 0):
+                if st is None and (integrated or n_cps or (outside is not None and outside.tree_size > 0)):
                     return _tampered(0, "the log's state row is missing while events or checkpoints exist",
                                      "日志状态记录缺失，但存在事件或检查点")
-                return VerifyResult(INTACT, "the log is empty", "日志为空", pending=pending)
+                if not integrated and not n_cps and not (st is not None and st.checkpoint_count):
+                    populated = _platform_populated(s)
+                    if populated:
+                        return VerifyResult(UNVERIFIABLE, f"the log is empty but the platform has {populated}: "
+                                            "its events cannot have been removed legitimately; cannot verify",
+                                            f"日志为空，但平台上已有{_POPULATED[populated]}："
+                                            "无法验证（事件可能已被删除）", pending=pending)
+                    if st is None:
+                        return VerifyResult(INTACT, "the log is empty", "日志为空", pending=pending)
             keys = {k.key_id: k for k in s.scalars(select(AuditKey))}
             pubs = {k: PublicKey(v.suite, v.public_pem.encode()) for k, v in keys.items()}
             cps, bodies = [], {}
@@ -217,6 +309,17 @@ def verify_store(store: Store, *, outside: CheckpointIn | None = None,
                                     for c in s.scalars(select(Cosignature))], pubs, bodies)
             if bad:
                 return _tampered(None, f"{bad} does not verify", f"会签验证失败：{bad}")
+            early = _checkpoints_missing(st, cps, pending)
+            if early is not None:
+                return early
+            refused = s.execute(select(AuditEvent.id, AuditEvent.action).where(AuditEvent.refused_at.is_not(None))
+                                .order_by(AuditEvent.id).limit(1)).first()
+            if refused is not None:
+                return _tampered(None, f"event id {refused[0]} ({refused[1]}) was written into the database without "
+                                 "a valid MAC and refused at integration: a forgery",
+                                 f"事件 id {refused[0]}（{refused[1]}）未经平台写入（MAC 无效），已被拒绝入树：伪造",
+                                 pending=pending)
+            reviews = Counter((str(r.event_id), r.reviewer, r.verdict, r.comment) for r in s.scalars(select(Review)))
             suite_name, size = st.suite, st.tree_size
             h = hasher(get_suite(suite_name))
             width = len(h(b""))
@@ -234,13 +337,132 @@ def verify_store(store: Store, *, outside: CheckpointIn | None = None,
     # First pass: recompute everything against the signed checkpoints and the stored tree head, without
     # reading the stored leaf hashes. Only when that finds a mismatch, a second pass compares each
     # event with its stored leaf hash to name the first altered one.
-    first = verify_leaves(suite_name, _db_leaves(store, suite_name, with_stored=False), integrated_size=size,
-                          checkpoints=cps, pending=pending, stored_root=stored_root)
-    if first.exit_code != TAMPERED or first.exact:
+    checks = RowChecks(suite_name, mac_key, clock_tolerance_s)  # type: ignore[arg-type]
+    first = verify_leaves(suite_name, _db_leaves(store, suite_name, with_stored=False, checks=checks),
+                          integrated_size=size, checkpoints=cps, pending=pending, stored_root=stored_root)
+    if first.exit_code == TAMPERED and not first.exact:
+        second = verify_leaves(suite_name, _db_leaves(store, suite_name, with_stored=True), integrated_size=size,
+                               checkpoints=cps, pending=pending, stored_root=stored_root)
+        return second if second.exit_code == TAMPERED else first
+    if first.exit_code != INTACT:
         return first
-    second = verify_leaves(suite_name, _db_leaves(store, suite_name, with_stored=True), integrated_size=size,
-                           checkpoints=cps, pending=pending, stored_root=stored_root)
-    return second if second.exit_code == TAMPERED else first
+    if checks.bad is not None:
+        seq, en, zh = checks.bad
+        return _tampered(seq, en, zh, tree_size=size, checkpoints_checked=first.checkpoints_checked, pending=pending)
+    for late in (lambda: _check_nodes(store, h, size, stored_root, pending),
+                 lambda: _check_pending(store, suite_name, mac_key, checks, pending),
+                 lambda: _check_reviews(reviews, checks.review_events, pending)):
+        res = late()
+        if res is not None:
+            res.tree_size, res.checkpoints_checked = size, first.checkpoints_checked
+            return res
+    if mac_key is None:
+        first.notes.append("the event MAC key is not on this host: event MACs were not checked")
+    for seq, eid, back in checks.backwards[:5]:
+        where = f"seq {seq}" if seq is not None else f"pending id {eid}"
+        first.warnings.append(f"{where} (id {eid}): occurred_at is {back:,.0f} s earlier than an event "
+                              "before it: a clock step, or a backdated event")
+    if len(checks.backwards) > 5:
+        first.warnings.append(f"… and {len(checks.backwards) - 5} more events with time running backwards")
+    return first
+
+
+def _checkpoints_missing(st: AuditLogState, cps: list[CheckpointIn], pending: int) -> VerifyResult | None:
+    """The state counts every checkpoint ever signed and names the size of the last one."""
+    recorded = st.checkpoint_count or 0
+    if len(cps) < recorded:
+        return _tampered(None, f"{recorded - len(cps)} of the {recorded} signed checkpoints are missing: deleted",
+                         f"已签发的 {recorded} 个检查点中缺少 {recorded - len(cps)} 个：被删除", pending=pending)
+    if len(cps) > recorded:
+        return _tampered(None, f"{len(cps)} checkpoints are stored but the log signed {recorded}: inserted",
+                         f"存储了 {len(cps)} 个检查点，而日志只签发了 {recorded} 个：有检查点被插入", pending=pending)
+    if recorded and st.checkpoint_size and not any(c.tree_size == st.checkpoint_size for c in cps):
+        return _tampered(None, f"the last checkpoint (size {st.checkpoint_size}) is missing: deleted",
+                         f"最近的检查点（大小 {st.checkpoint_size}）缺失：被删除", pending=pending)
+    return None
+
+
+def _check_nodes(store: Store, h, size: int, stored_root: bytes | None, pending: int) -> VerifyResult | None:
+    """Every stored node: exactly the perfect subtrees of the tree, each the hash of its two children,
+    and the perfect cover of the whole tree folding to the root the events gave (so the leaves match)."""
+    n = AuditNode.__table__
+
+    def bad(level: int, idx: int, what_en: str, what_zh: str) -> VerifyResult:
+        return _tampered(idx << level if level == 0 else None,
+                         f"stored tree node (level {level}, index {idx}) {what_en}: the tree was altered",
+                         f"存储的树节点（层 {level}，序号 {idx}）{what_zh}：日志树被篡改", pending=pending)
+
+    with store.engine.connect() as conn:
+        counts = {lv: (c, lo, hi) for lv, c, lo, hi in conn.execute(
+            select(n.c.level, func.count(), func.min(n.c.idx), func.max(n.c.idx)).group_by(n.c.level))}
+        level = 0
+        while size >> level or level in counts:
+            want = size >> level
+            c, lo, hi = counts.get(level, (0, None, None))
+            if c != want or (want and (lo != 0 or hi != want - 1)):
+                return _tampered(None, f"the tree holds {c} nodes at level {level} where it should hold {want}: "
+                                 "nodes were deleted or inserted",
+                                 f"日志树第 {level} 层有 {c} 个节点，应有 {want} 个：节点被删除或插入", pending=pending)
+            level += 1
+        for lv in counts:
+            if lv >= level:
+                return _tampered(None, f"the tree holds nodes at level {lv}, above its height",
+                                 f"日志树在第 {lv} 层有多余节点", pending=pending)
+        p, left, right = n.alias("p"), n.alias("l"), n.alias("r")
+        q = (select(p.c.level, p.c.idx, p.c.hash, left.c.hash, right.c.hash)
+             .select_from(p.outerjoin(left, and_(left.c.level == p.c.level - 1, left.c.idx == p.c.idx * 2))
+                          .outerjoin(right, and_(right.c.level == p.c.level - 1, right.c.idx == p.c.idx * 2 + 1)))
+             .where(p.c.level > 0))
+        for lv, idx, hh, lh, rh in conn.execution_options(stream_results=True, yield_per=20000).execute(q):
+            if lh is None or rh is None or h(b"\x01" + bytes(lh) + bytes(rh)) != bytes(hh):
+                return bad(lv, idx, "is not the hash of its two children", "不是其两个子节点的哈希")
+        if size:
+            cover = merkle.perfect_cover(0, size)
+            got = {(lv, ix): bytes(hh) for lv, ix, hh in conn.execute(
+                select(n.c.level, n.c.idx, n.c.hash).where(or_(*[and_(n.c.level == lv, n.c.idx == ix)
+                                                                  for lv, ix in cover])))}
+            if stored_root is not None and merkle.fold(h, [got[x] for x in cover]) != stored_root:
+                return _tampered(None, "the stored tree nodes do not fold into the tree head the events give: "
+                                 "leaf nodes were altered", "存储的树节点与事件算出的树根不符：叶节点被篡改",
+                                 pending=pending)
+    return None
+
+
+def _check_pending(store: Store, suite_name: str, key: bytes | None, checks: RowChecks,
+                   pending: int) -> VerifyResult | None:
+    """Events not yet integrated: each must carry a valid MAC already (a forged row is caught before
+    integration refuses it); their review events count too."""
+    e = AuditEvent.__table__
+    suite = get_suite(suite_name)
+    q = select(*_event_columns()).where(e.c.seq.is_(None), e.c.refused_at.is_(None)).order_by(e.c.id)
+    with store.engine.connect() as conn:
+        for row in conn.execute(q):
+            if key is not None and mac_problem(suite, key, row) is not None:
+                return _tampered(None, f"pending event id {row[0]} ({row[8]}) has no valid MAC: it was written "
+                                 "into the database directly (integration will refuse it)",
+                                 f"待入树事件 id {row[0]}（{row[8]}）的 MAC 无效：系直接写入数据库（入树时将被拒绝）",
+                                 pending=pending)
+            checks.time(None, row[0], row[2])
+            if row[8] == Action.AUDIT_REVIEW and row[11] == "success":
+                checks.review_events[_review_key_of_event(row)] += 1
+    return None
+
+
+def _check_reviews(rows: Counter, events: Counter, pending: int) -> VerifyResult | None:
+    """Each review row is matched by its `audit.event.review` event (which the tree and MAC protect)."""
+    extra = rows - events
+    if extra:
+        (eid, who, verdict, _), _n = next(iter(extra.items()))
+        return _tampered(None, f"a review of event id {eid} by {who} ({verdict}) has no review event in the log: "
+                         "the review row was inserted or altered",
+                         f"{who} 对事件 id {eid} 的审查记录在日志中没有对应事件：审查记录被插入或篡改", pending=pending)
+    missing = events - rows
+    if missing:
+        (eid, who, verdict, _), _n = next(iter(missing.items()))
+        return _tampered(None, f"the log records a review of event id {eid} by {who} ({verdict}) that is no longer "
+                         "in audit_reviews: the review row was deleted or altered",
+                         f"日志记录了 {who} 对事件 id {eid} 的审查，但审查记录已不存在：被删除或篡改", pending=pending)
+    return None
 
 
 def _check_outside(outside: CheckpointIn, suite_name: str, size: int) -> VerifyResult | None:

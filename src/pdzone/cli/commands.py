@@ -169,7 +169,8 @@ def audit_verify(checkpoint: Path | None = typer.Option(None, help="A checkpoint
                  trust_key: list[str] = typer.Option([], "--trust-key",
                                                      help="Platform key id the checkpoints must carry (repeatable)"),
                  as_json: bool = typer.Option(False, "--json")):
-    """Recompute the log. Exit 0 intact, 1 tampered (naming the first bad seq), 2 could not verify."""
+    """Recompute the log and check every event's MAC, the stored tree, checkpoints and reviews.
+    Exit 0 intact, 1 tampered (naming the first bad seq), 2 could not verify."""
     try:
         outside = averify.load_checkpoint_file(checkpoint) if checkpoint else None
     except (OSError, ValueError, KeyError, PdzoneError) as e:
@@ -190,7 +191,9 @@ def audit_verify(checkpoint: Path | None = typer.Option(None, help="A checkpoint
             err.print(f"no database at {url}", markup=False)
             raise typer.Exit(2)
         rt = Runtime(settings, Store(url))
-        res = averify.verify_store(rt.store, outside=outside, trusted_keys=trusted or rt.trusted_platform_keys())
+        res = averify.verify_store(rt.store, outside=outside, trusted_keys=trusted or rt.trusted_platform_keys(),
+                                   mac_key=rt.existing_mac_key(),
+                                   clock_tolerance_s=settings.audit_clock_tolerance_s)
         if not trusted and rt.trusted_platform_keys() is None:
             res.notes.append("no key store on this host: checkpoints were checked against the keys in the "
                              "database; pin the platform key with --trust-key")
@@ -200,6 +203,8 @@ def audit_verify(checkpoint: Path | None = typer.Option(None, help="A checkpoint
         colour = {0: "green", 1: "red", 2: "yellow"}[res.exit_code]
         out.print(f"[{colour}]{res.status}[/{colour}]: ", end="")
         out.print(f"{res.zh} / {res.en}", markup=False, highlight=False)
+        for w in res.warnings:
+            out.print(f"  warning: {w}", markup=False)
         for n in res.notes:
             out.print(f"  note: {n}", markup=False)
     raise typer.Exit(res.exit_code)

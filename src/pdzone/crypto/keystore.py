@@ -40,6 +40,14 @@ class KeyStore(ABC):
     def existing_signing_key(self, name: str, suite: str) -> PrivateKey | None:
         """The key if it exists; never creates one (a verifier must not mint a new platform key)."""
 
+    @abstractmethod
+    def mac_key(self, name: str) -> bytes:
+        """A 32-byte MAC key of its own kind (`mac:NAME`), kept apart from named secrets."""
+
+    @abstractmethod
+    def existing_mac_key(self, name: str) -> bytes | None:
+        """The MAC key if it exists; never creates one."""
+
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a file only its owner can read (0600), atomically and durably."""
@@ -123,6 +131,16 @@ class LocalKeyStore(KeyStore):
         if entry not in self._cache and (not self.path.exists() or entry not in self._load()["entries"]):
             return None
         return self.signing_key(name, suite)
+
+
+    def mac_key(self, name: str) -> bytes:
+        return self._get(f"mac:{name}", lambda: secrets.token_bytes(32))
+
+    def existing_mac_key(self, name: str) -> bytes | None:
+        entry = f"mac:{name}"
+        if entry not in self._cache and (not self.path.exists() or entry not in self._load()["entries"]):
+            return None
+        return self.mac_key(name)
 
 
 def _passphrase(settings: Settings) -> bytes:

@@ -212,6 +212,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "log.checkpoints_checked": ("已核对检查点：{n}", "Checkpoints checked: {n}"),
     "log.pending_events": ("已提交待入树事件：{n}", "Committed, not yet integrated: {n}"),
     "log.first_bad": ("首个异常事件序号：{n}", "First bad event seq: {n}"),
+    "log.denials": ("{s} 秒内同类拒绝共 {n} 次", "×{n} within {s} s"),
     # --- checkpoints -------------------------------------------------------------------
     "cp.title": ("签名检查点", "Signed checkpoints"),
     "cp.intro": ("检查点是平台对日志树根哈希的签名。请把检查点文件保存在平台之外，日后可据此核验日志未被改写；"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from pdzone.audit import events as audit_events
 from pdzone.audit import log as audit_log
 from pdzone.config import Settings, get_settings
 from pdzone.crypto import CryptoSuite, KeyStore, PrivateKey, Vault, get_suite, open_keystore
@@ -20,6 +21,21 @@ class Runtime:
     def from_settings(cls, settings: Settings | None = None, **engine_kw) -> Runtime:
         settings = settings or get_settings()
         return cls(settings, Store(settings.resolved_database_url, **engine_kw))
+
+    def __post_init__(self) -> None:
+        # Events are MACed with a key of the key store, opened only when the first event is written.
+        audit_events.configure(self.store, audit_events.LogConfig(
+            mac_key=lambda: self.keystore.mac_key(audit_events.MAC_KEY_NAME),
+            existing_mac_key=self.existing_mac_key, default_suite=self.settings.crypto_suite,
+            denial_window_s=self.settings.audit_denial_window_s))
+
+    def existing_mac_key(self) -> bytes | None:
+        """The event MAC key, if this host holds a key store with one (never creates either)."""
+        from pdzone.crypto.keystore import STORE_FILE
+
+        if not (self.settings.data_dir / STORE_FILE).exists():
+            return None
+        return self.keystore.existing_mac_key(audit_events.MAC_KEY_NAME)
 
     @cached_property
     def keystore(self) -> KeyStore:

@@ -30,7 +30,9 @@ def events(limit: int = Query(100, ge=1, le=1000), before_id: int | None = Query
         evs = aq.list_events(s, zones, limit=limit, before_id=before_id, action=action, outcome=outcome,
                              actor=actor, zone=zone, unreviewed=unreviewed)
         reviews = aq.reviews_for(s, [e.id for e in evs])
-        return {"events": [aq.event_json(e, reviews.get(e.id)) for e in evs], "tree_size": alog.tree_size(s)}
+        windows = aq.denial_windows(s, [e.id for e in evs])
+        return {"events": [aq.event_json(e, reviews.get(e.id), windows.get(e.id)) for e in evs],
+                "tree_size": alog.tree_size(s)}
 
 
 class ReviewIn(BaseModel):

@@ -58,7 +58,8 @@ def _log(request: Request, ctx: Ctx, f: dict[str, str], *, status: int = 200, ok
                              action=f.get("action"), outcome=f.get("outcome"), actor=f.get("actor"),
                              zone=f.get("zone"), unreviewed="unreviewed" in f)
         reviews = aq.reviews_for(s, [e.id for e in evs])
-        events = [aq.event_json(e, reviews.get(e.id)) for e in evs]
+        windows = aq.denial_windows(s, [e.id for e in evs])
+        events = [aq.event_json(e, reviews.get(e.id), windows.get(e.id)) for e in evs]
         size = alog.tree_size(s)
         zone_names = {z.code: z.name for z in gov.list_zones(s) if None in zones or z.code in zones}
     for ev in events:
@@ -81,7 +82,9 @@ def operation_log(request: Request, ok: str | None = None, ctx: Ctx = Depends(pa
 def verify_now(request: Request, back: Back = "", ctx: Ctx = Depends(post_ctx)):
     """Recompute the whole log and check it against every signed checkpoint (like `pdzone audit verify`)."""
     ctx.require_any(Perm.AUDIT_READ)
-    return _log(request, ctx, _filters(parse_qsl(back)), verify=verify_store(ctx.rt.store))
+    return _log(request, ctx, _filters(parse_qsl(back)),
+                verify=verify_store(ctx.rt.store, trusted_keys=ctx.rt.trusted_platform_keys(),
+                                    clock_tolerance_s=ctx.rt.settings.audit_clock_tolerance_s))
 
 
 @router.post("/log/reviews")
