@@ -153,8 +153,9 @@ def test_column_decisions_are_validated_and_recorded(rt, zone_setup, tmp_path):
         for bad in ({"role": "sum"}, {"bounds": (5.0, 1.0)}, {"bounds": (0.0, float("inf"))},
                     {"public_values": ["a", "a"]}, {}):
             with pytest.raises(Invalid):
-                cat.do_set_column(s, ds, "金额", actor=sec, **bad)
-        cat.do_set_column(s, ds, "金额", actor=sec, role="measure", bounds=(0, 1000), basis="补贴政策上限")
+                cat.do_set_column(s, ds, "金额", actor=sec, decides=True, **bad)
+        cat.do_set_column(s, ds, "金额", actor=sec, role="measure", bounds=(0, 1000), basis="补贴政策上限",
+                          decides=True)
     with rt.store.sessions() as s:
         doc = dataset_json(s, cat.find_dataset(s, "people"))
         decisions = s.scalars(select(Decision)).all()

@@ -25,7 +25,9 @@ from pdzone.audit.models import AuditEvent
 from pdzone.catalog import actions as cat
 from pdzone.catalog import tasks
 from pdzone.catalog.models import Dataset
+from pdzone.catalog.queries import proposed_level
 from pdzone.db import Store, utcnow
+from pdzone.egress.gate import effective_level
 from pdzone.errors import Invalid, NotFound, PdzoneError
 from pdzone.jobs import spool
 from tests import factories as f
@@ -235,12 +237,14 @@ def test_an_import_job_reads_seals_catalogues_and_scans(rt, zone_setup):
     assert doc["status"] == "succeeded" and doc["result"] == {"dataset": "people", "scanned": True}
     with rt.store.sessions() as s:
         ds = cat.find_dataset(s, "people")
-        assert (ds.title_zh, ds.level, ds.privacy_unit, ds.row_count) == ("人员信息", 3, "身份证号", 2)
+        # the level operator staff gave is a proposal: unconfirmed, the dataset counts as level 4
+        assert (ds.title_zh, ds.level, ds.privacy_unit, ds.row_count) == ("人员信息", None, "身份证号", 2)
+        assert proposed_level(s, ds) == 3 and effective_level(ds) == 4
         assert ds.suggested_level is not None  # scanned
         table = cat.load_table(s, rt.keystore, rt.suite, rt.datasets, ds)
         events = s.scalars(select(AuditEvent).where(AuditEvent.target_id == "people").order_by(AuditEvent.id)).all()
     assert table.column("姓名").to_pylist() == ["张三", "李四"]
-    assert [e.action for e in events] == ["catalog.dataset.import", "catalog.dataset.set_level",
+    assert [e.action for e in events] == ["catalog.dataset.import", "catalog.proposal.create",
                                           "catalog.dataset.scan"]
     assert {e.actor for e in events} == {"user:alice"} and {e.request_id for e in events} == {"req-1"}
     assert json.loads(events[0].details)["source"] == "人员名单.csv"

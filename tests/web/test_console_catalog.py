@@ -164,8 +164,11 @@ def test_dataset_page_shows_schema_pii_level_policy_and_the_suggestion_note(clie
         assert client.get(src).status_code == 200
     assert "Apache License" in client.get("/static/vendor/echarts/LICENSE").text
     assert "style=" not in r.text and "<style" not in r.text
-    # the operator sets column roles and scans; the level is not theirs to confirm
-    assert 'id="role-form"' in r.text and 'id="scan-form"' in r.text and 'id="level-form"' not in r.text
+    # the operator sets column roles and scans; a level, bounds and masking they only propose; R-28 is not theirs
+    assert 'id="role-form"' in r.text and 'id="scan-form"' in r.text and 'id="r28-form"' not in r.text
+    level_form = re.search(r'<form [^>]*id="level-form">(.*?)</form>', r.text, re.S).group(1)
+    assert ">提议</button>" in level_form and "确认级别</button>" not in level_form
+    assert 'id="propose-hint"' in r.text
 
 
 def test_dataset_titles_cannot_break_out_of_the_lineage_json(client, rt):
@@ -257,15 +260,20 @@ def test_provider_confirms_a_level_on_own_data_and_it_is_audited(client, rt):
     assert r.status_code == 404 and level_of(rt, "transit_trips") == 2
 
 
-def test_operator_is_refused_a_level_decision(client, rt):
+def test_operator_only_proposes_a_lower_level(client, rt):
     signed_in(client, "operator")
     csrf = csrf_of(client.get("/catalog/health_visits").text)
-    r = client.post("/catalog/health_visits/level", data={"csrf": csrf, "level": "1", "basis": "想降级"})
-    assert r.status_code == 403 and "没有执行此操作的权限" in page_text(r)
-    assert level_of(rt, "health_visits") == 4
+    r = client.post("/catalog/health_visits/level", data={"csrf": csrf, "level": "1", "basis": "想降级"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/catalog/health_visits?ok=proposed"
+    assert level_of(rt, "health_visits") == 4  # not in force
     assert events(rt, action="catalog.dataset.set_level", actor="user:operator") == []
-    assert [e["action"] for e in events(rt, outcome="denied", actor="user:operator")] == [
-        "POST /catalog/health_visits/level"]
+    [ev] = events(rt, action="catalog.proposal.create", actor="user:operator")
+    assert ev["details"]["field"] == "level" and ev["details"]["value"] == 1
+    page = client.get(r.headers["location"])
+    text = page_text(page)
+    assert "已提交提议" in text and "等待数据提供部门或安全管理员决定" in text
+    assert 'class="form stacked proposal-form"' not in page.text  # staff cannot decide it
 
 
 def test_security_admin_flags_a_dataset_under_r28_through_the_form(client, rt):
@@ -288,8 +296,9 @@ def test_column_roles_are_metadata_bounds_are_decisions(client, rt):
                     follow_redirects=False)
     assert r.status_code == 303
     r = client.post("/catalog/social_insurance/columns", data={"csrf": csrf, "column": "缴费基数", "bounds_lo": "0",
-                                                               "bounds_hi": "40000", "basis": "政策上限"})
-    assert r.status_code == 403
+                                                               "bounds_hi": "40000", "basis": "政策上限"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("?ok=proposed")  # wider bounds: a proposal
     with other_client(rt) as provider:
         signed_in(provider, "provider")
         csrf = csrf_of(provider.get("/catalog/social_insurance").text)
@@ -375,17 +384,39 @@ def test_a_refused_masking_policy_is_explained_beside_the_form(client, rt):
     assert _policy_of(rt, "social_insurance", "缴费基数").cap == 30000
 
 
-def test_operator_staff_neither_see_nor_use_the_masking_form(client, rt):
+def test_operator_staff_propose_a_weaker_masking_policy_and_the_provider_decides(client, rt):
     signed_in(client, "operator")
     page = client.get("/catalog/social_insurance")
-    assert 'id="mask-form"' not in page.text and "列的脱敏策略" not in page_text(page)
+    mask_form = re.search(r'<form [^>]*id="mask-form">(.*?)</form>', page.text, re.S).group(1)
+    assert ">提议</button>" in mask_form
     before = _policy_of(rt, "social_insurance", "姓名")
+    assert before.op == "redact"
     r = client.post("/catalog/social_insurance/mask", data={"csrf": csrf_of(page.text), "column": "姓名",
-                                                            "op": "pseudonym"})
-    assert r.status_code == 403 and "没有执行此操作的权限" in page_text(r)
-    assert _policy_of(rt, "social_insurance", "姓名") == before
-    assert [e["action"] for e in events(rt, outcome="denied", actor="user:operator")] == [
-        "POST /catalog/social_insurance/mask"]
+                                                            "op": "pseudonym", "basis": "便于关联"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("?ok=proposed")
+    assert _policy_of(rt, "social_insurance", "姓名") == before  # not in force
+    # a form without its CSRF token changes nothing
+    r = client.post("/catalog/social_insurance/mask", data={"column": "参保区", "op": "keep", "released": "1"})
+    assert r.status_code == 403
+    with other_client(rt) as provider:
+        signed_in(provider, "provider")
+        pending = provider.get("/catalog/pending")
+        table = re.search(r'<section class="card" id="proposals">(.*?)</section>', pending.text, re.S).group(1)
+        assert "姓名" in table and "假名化" in table and "便于关联" in table and "user:operator" in table
+        pid = re.search(r'action="/catalog/social_insurance/proposals/(\d+)"', table).group(1)
+        url = f"/catalog/social_insurance/proposals/{pid}"
+        r = provider.post(url, data={"csrf": csrf_of(pending.text), "decision": "accept", "basis": "",
+                                     "back": "pending"})
+        assert r.status_code == 422 and 'id="error-proposal-' in r.text
+        assert _policy_of(rt, "social_insurance", "姓名") == before
+        r = provider.post(url, data={"csrf": csrf_of(pending.text), "decision": "accept", "basis": "评估后同意",
+                                     "back": "pending"}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/catalog/pending?ok=proposal_accepted"
+        assert "已采纳提议" in page_text(provider.get(r.headers["location"]))
+        assert _policy_of(rt, "social_insurance", "姓名").op == "pseudonym"
+        [ev] = events(rt, action="catalog.proposal.accept", actor="user:provider")
+        assert ev["details"]["basis"] == "评估后同意"
     with other_client(rt) as analyst:
         signed_in(analyst, "analyst")
         assert 'id="mask-form"' not in analyst.get("/catalog/social_insurance").text

@@ -43,8 +43,14 @@ def test_level_decisions_by_provider_own_data_and_security_admin(client):
     r = client.post("/api/v1/datasets/social_insurance/level", json=body, headers=token(client, "provider"))
     assert r.status_code == 200 and r.json()["level"] == 4
     assert r.json()["decisions"][-1]["by"].startswith("token:") or r.json()["decisions"][-1]["by"].startswith("user:")
-    r = client.post("/api/v1/datasets/social_insurance/level", json=body, headers=token(client, "operator"))
-    assert r.status_code == 403
+    op = token(client, "operator")
+    r = client.post("/api/v1/datasets/social_insurance/level", json=body, headers=op)
+    assert r.status_code == 422 and r.json()["code"] == "nothing_to_change"
+    r = client.post("/api/v1/datasets/social_insurance/level", json={"level": 2, "basis": "想降级"}, headers=op)
+    assert r.status_code == 202 and r.json()["level"] == 4  # staff only propose a lower level
+    assert r.json()["proposed"][0]["field"] == "level" and r.json()["proposed"][0]["value"] == 2
+    assert client.post("/api/v1/datasets/social_insurance/level", json=body,
+                       headers=token(client, "analyst")).status_code == 403
     r = client.post("/api/v1/datasets/transit_trips/level", json={"level": 1, "basis": ""},
                     headers=token(client, "secadmin"))
     assert r.status_code == 422
@@ -55,13 +61,20 @@ def test_operator_sets_roles_but_not_bounds(client):
     r = client.post("/api/v1/datasets/social_insurance/columns/缴费基数", json={"role": "measure"}, headers=op)
     assert r.status_code == 200
     r = client.post("/api/v1/datasets/social_insurance/columns/缴费基数", json={"bounds": [0, 40000]}, headers=op)
-    assert r.status_code == 403
+    assert r.status_code == 202  # wider bounds: a proposal, not in force
+    assert next(c for c in r.json()["columns"] if c["name"] == "缴费基数")["bounds"] == [6326.0, 35283.0]
+    r = client.post("/api/v1/datasets/social_insurance/columns/缴费基数", json={"bounds": [7000, 30000]},
+                    headers=op)
+    assert r.status_code == 200  # narrower bounds tighten: in force at once
     sec = token(client, "secadmin")
+    r = client.post("/api/v1/datasets/social_insurance/columns/缴费基数", json={"bounds": [0, 40000]}, headers=sec)
+    assert r.status_code == 422 and r.json()["code"] == "basis_required"
     r = client.post("/api/v1/datasets/social_insurance/columns/缴费基数",
                     json={"bounds": [0, 40000], "basis": "社保缴费基数上限（政策）"}, headers=sec)
     assert r.status_code == 200
     col = next(c for c in r.json()["columns"] if c["name"] == "缴费基数")
     assert col["role"] == "measure" and col["bounds"] == [0.0, 40000.0]
+    assert r.json()["proposals"] == []  # the decision settled the staff's proposal
 
 
 def test_unfiled_operator_is_refused(client):

@@ -50,3 +50,16 @@ def check(session: Session, p: Principal, perm: Perm, zone: str, ds: Dataset | N
 
 def visible_zones(p: Principal) -> set[str | None]:
     return p.zones_with(Perm.CATALOG_READ)
+
+
+def may_decide(session: Session, p: Principal, ds: Dataset) -> bool:
+    """Whether the caller decides for `ds` (provider: own data; security admin), or may only propose (filed
+    operator staff). Anyone else is refused with the reason the decision was refused for."""
+    code = allowed(session, p, Perm.DATASET_DECIDE, ds.zone_code, ds)
+    if code is None:
+        return True
+    staff = allowed(session, p, Perm.DATASET_METADATA, ds.zone_code, ds)
+    if staff is None:
+        return False
+    reason = code if code != "forbidden" else staff
+    raise Forbidden(*_MESSAGES[reason], code=reason, details={"permission": Perm.DATASET_DECIDE.value})

@@ -1,7 +1,18 @@
-"""Catalog actions: import, levels, R-28 flags, column decisions, destruction (R-21.4, R-27, R-28, R-32).
+"""Catalog actions: import, levels, R-28 flags, column decisions, proposals, destruction (R-21.4, R-27, R-28, R-32).
 
 Decisions stay human: a detected type or a suggested level is stored as a suggestion; the level,
 column roles, bounds and public values become rules only through these audited decisions.
+
+Decisions stay with those who may decide. Whatever relaxes protection — lowering a level (an unconfirmed level
+counts as 4), a column leaving `identifier`/`join_key`, any role but `identifier` on a column detected as a direct
+identifier, bounds that are new or wider, public values that are new or added, a masking policy other than a
+stricter one — is the decision of the providing department (own data) or the security admin, with its basis.
+Operator staff can only propose it: a `Proposal` waits (pending → accepted | rejected) and the change takes
+effect only when it is accepted. Changes that tighten protection apply at once, whoever makes them.
+
+Who decides is the caller's to say (`decides=`: the web layer passes whether the principal holds
+`catalog.dataset.decide` for the dataset). Left unsaid, only shell authority decides: the CLI acts as the OS
+user (`os:USER@HOST`), whose word is a decision; any other actor only proposes.
 """
 
 from __future__ import annotations
@@ -12,12 +23,13 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pdzone.audit.events import Action, Actor, record
 from pdzone.catalog.importing import Source
-from pdzone.catalog.models import Dataset, DatasetColumn, DatasetKey, DatasetVersion, Decision, Lineage
+from pdzone.catalog.models import Dataset, DatasetColumn, DatasetKey, DatasetVersion, Decision, Lineage, Proposal
 from pdzone.crypto import CryptoSuite, KeyStore
 from pdzone.dataplane import storage as ds_storage
 from pdzone.db import Store, utcnow
@@ -25,6 +37,7 @@ from pdzone.errors import Conflict, Forbidden, Invalid, NotFound
 from pdzone.governance.actions import find_zone
 from pdzone.identity.actions import OrgKind
 from pdzone.identity.models import Organization
+from pdzone.protect.detect import DIRECT_IDENTIFIERS, PiiType
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -43,6 +56,36 @@ class ColumnRole(StrEnum):
     MEASURE = "measure"
     IDENTIFIER = "identifier"
     JOIN_KEY = "join_key"
+
+
+class Field(StrEnum):
+    """What a proposal changes."""
+
+    LEVEL = "level"
+    ROLE = "role"
+    BOUNDS = "bounds"
+    PUBLIC_VALUES = "public_values"
+    MASK_POLICY = "mask_policy"
+
+
+class ProposalState(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+#: Detected types on which any role but `identifier` is a decision: the direct identifiers, and addresses.
+GUARDED_PII: frozenset[str] = frozenset({t.value for t in DIRECT_IDENTIFIERS} | {PiiType.address.value})
+_ROLE_RANK = {ColumnRole.IDENTIFIER.value: 2, ColumnRole.JOIN_KEY.value: 1}  # the rest, and no role: 0
+
+
+def shell_authority(actor: Actor) -> bool:
+    """The CLI's actor (the OS user): shell authority, whose word is a decision (see the module's docstring)."""
+    return actor.name.startswith("os:") and actor.user_id is None and actor.token_id is None
+
+
+def _decides(actor: Actor, decides: bool | None) -> bool:
+    return shell_authority(actor) if decides is None else decides
 
 
 SECTORS = ("credit", "transport", "medical", "health", "employment", "social_security", "geography", "culture",
@@ -97,9 +140,12 @@ def _decide(session: Session, ds: Dataset, kind: str, value, *, actor: Actor, co
 def do_import(session: Session, keystore: KeyStore, suite: CryptoSuite, store: ds_storage.DatasetStorage,
               source: Source, *, name: str, zone_code: str, provider: Organization, title: str | None,
               source_name: str, actor: Actor, level: int | None = None, basis: str = "",
-              privacy_unit: str | None = None, written: list[int] | None = None) -> Dataset:
+              privacy_unit: str | None = None, written: list[int] | None = None,
+              decides: bool | None = None) -> Dataset:
     """Bring a provider's data into the zone: encrypted under a new data key, catalogued, audited.
 
+    A level given here is a decision only for one who decides (shell authority by default); from anyone else
+    it is a proposal, and the dataset counts as level 4 until the provider or the security admin confirms it.
     The caller removes the dataset's files if the transaction does not commit (see `import_dataset`).
     """
     check_name(name)
@@ -134,23 +180,47 @@ def do_import(session: Session, keystore: KeyStore, suite: CryptoSuite, store: d
            zone=zone_code, details={"rows": source.table.num_rows, "columns": len(cols), "format": source.format,
                                     "encoding": source.encoding, "source": source_name[:300], "digest": digest})
     if level is not None:
-        _set_level(session, ds, level, basis, actor=actor)
+        if _decides(actor, decides):
+            _set_level(session, ds, level, basis, actor=actor)
+        else:  # a suggestion until someone who may decide confirms it: meanwhile the dataset counts as level 4
+            _propose(session, ds, "", Field.LEVEL, level, None, actor=actor, reason=basis)
     return ds
 
 
-def _set_level(session: Session, ds: Dataset, level: int, basis: str, *, actor: Actor) -> None:
+def _set_level(session: Session, ds: Dataset, level: int, basis: str, *, actor: Actor, settle: bool = True) -> None:
     before = ds.level
     ds.level, ds.level_basis, ds.level_set_by, ds.updated_at = level, basis, actor.name, utcnow()
     _decide(session, ds, "level", level, actor=actor, basis=basis)
     record(session, actor=actor, action=Action.DATASET_SET_LEVEL, target_type="dataset", target_id=ds.name,
            zone=ds.zone_code, details={"level": level, "before": before, "basis": basis,
                                        "suggested": ds.suggested_level})
+    if settle:
+        _supersede(session, ds, "", Field.LEVEL, level, basis=basis, actor=actor)
 
 
-def do_set_level(session: Session, ds: Dataset, *, level: int, basis: str, actor: Actor) -> Dataset:
-    """Confirm a dataset's level (provider for own data, or the security admin): a recorded decision."""
+def relaxes_level(ds: Dataset, level: int) -> bool:
+    """Lowering the level in force (an unconfirmed level counts as 4)."""
+    return level < (ds.level or 4)
+
+
+def do_set_level(session: Session, ds: Dataset, *, level: int, basis: str, actor: Actor,
+                 decides: bool | None = None, proposed: list[Proposal] | None = None) -> Dataset:
+    """Confirm a dataset's level (provider for own data, or the security admin): a recorded decision.
+
+    From operator staff (`decides=False`) a level above the confirmed one tightens protection and applies at
+    once; any other (lower, or on a dataset whose level nobody confirmed) is a proposal, appended to `proposed`:
+    staff never confirm a level.
+    """
     level, basis = _check_level(level, basis)
-    _set_level(session, ds, level, basis, actor=actor)
+    decides = _decides(actor, decides)
+    if decides or (ds.level is not None and level > ds.level):
+        _set_level(session, ds, level, basis, actor=actor, settle=decides)
+    elif level == ds.level:
+        raise Invalid(f"级别已是 {level}", f"the level is {level} already", code="nothing_to_change")
+    else:
+        p = _propose(session, ds, "", Field.LEVEL, level, ds.level, actor=actor, reason=basis)
+        if proposed is not None:
+            proposed.append(p)
     return ds
 
 
@@ -176,52 +246,235 @@ def _column(session: Session, ds: Dataset, column: str) -> DatasetColumn:
     return col
 
 
+def _parse_role(role: str) -> str:
+    try:
+        return ColumnRole(role).value
+    except ValueError as e:
+        raise Invalid(f"未知的列角色：{role}", f"unknown column role: {role}", code="invalid_column_role",
+                      details={"allowed": [r.value for r in ColumnRole]}) from e
+
+
+def _parse_bounds(bounds: tuple[float, float]) -> list[float]:
+    lo, hi = bounds
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+        raise Invalid("边界须为有限数且下界小于上界", "bounds must be finite with LO < HI", code="invalid_bounds")
+    return [float(lo), float(hi)]
+
+
+def _parse_public_values(public_values: list[str]) -> list[str]:
+    values = [v.strip() for v in public_values if v.strip()]
+    if not values or len(values) > 10000 or len(set(values)) != len(values):
+        raise Invalid("公开取值须为不重复的非空列表", "public values must be a non-empty list without duplicates",
+                      code="invalid_public_values")
+    return values
+
+
+def _parse_mask_policy(ds: Dataset, col: DatasetColumn, mask_policy: dict) -> dict:
+    from pdzone.protect.masking import ColumnPolicy, check_policy
+
+    policy = check_policy(ColumnPolicy.model_validate(mask_policy), pii_type=col.pii_type, level=ds.level or 4)
+    return json.loads(policy.model_dump_json())
+
+
+def _current(ds: Dataset, col: DatasetColumn, field: Field):
+    """The value of a column's field in force now (for a masking policy: the default when none was set)."""
+    if field is Field.ROLE:
+        return col.role
+    if field is Field.BOUNDS:
+        return [col.bounds_lo, col.bounds_hi] if col.bounds_lo is not None else None
+    if field is Field.PUBLIC_VALUES:
+        return json.loads(col.public_values) if col.public_values else None
+    from pdzone.protect.masking import ColumnPolicy, default_policy
+
+    policy = (ColumnPolicy.model_validate_json(col.mask_policy) if col.mask_policy
+              else default_policy(col.pii_type, ds.level or 4))
+    return json.loads(policy.model_dump_json())
+
+
+def relaxes(ds: Dataset, col: DatasetColumn, field: Field, value) -> bool:
+    """Whether setting `field` of `col` to `value` (already parsed) relaxes protection.
+
+    pdzone does not rank masking operators against one another: only `redact`, or masking a column that was
+    kept, tightens; any other change of operator or parameters is a decision.
+    """
+    if field is Field.ROLE:
+        if col.pii_type in GUARDED_PII and value != ColumnRole.IDENTIFIER.value:
+            return True
+        return _ROLE_RANK.get(value, 0) < _ROLE_RANK.get(col.role or "", 0)
+    if field is Field.BOUNDS:
+        return col.bounds_lo is None or value[0] < col.bounds_lo or value[1] > col.bounds_hi
+    if field is Field.PUBLIC_VALUES:
+        return col.public_values is None or not set(value) <= set(json.loads(col.public_values))
+    if field is Field.MASK_POLICY:
+        current = _current(ds, col, field)
+        if value == current or value["op"] == "redact":
+            return False
+        return not (current["op"] == "keep" and value["op"] != "keep")
+    raise AssertionError(field)
+
+
+def _apply(session: Session, ds: Dataset, col: DatasetColumn, field: Field, value, *, actor: Actor,
+           basis: str, settle: bool) -> None:
+    """Put a (parsed) column value in force, with its decision row. A decision (`settle`) also settles the
+    proposal waiting on the field; staff tightening a field leave it waiting for the decision."""
+    if field is Field.ROLE:
+        col.role = value
+    elif field is Field.BOUNDS:
+        col.bounds_lo, col.bounds_hi = value
+    elif field is Field.PUBLIC_VALUES:
+        col.public_values = json.dumps(value, ensure_ascii=False)
+    elif field is Field.MASK_POLICY:
+        col.mask_policy = json.dumps(value, ensure_ascii=False)
+    _decide(session, ds, field.value, value, actor=actor, column=col.name, basis=basis)
+    if settle:
+        _supersede(session, ds, col.name, field, value, basis=basis, actor=actor)
+
+
+def _audit_value(field: Field, value):
+    return len(value) if field is Field.PUBLIC_VALUES else value
+
+
 def do_set_column(session: Session, ds: Dataset, column: str, *, actor: Actor, role: str | None = None,
                   bounds: tuple[float, float] | None = None, public_values: list[str] | None = None,
-                  mask_policy: dict | None = None, basis: str = "") -> DatasetColumn:
-    """Decide what a column may be used for: its role, the bounds and public values DP needs.
+                  mask_policy: dict | None = None, basis: str = "", decides: bool | None = None,
+                  proposed: list[Proposal] | None = None) -> DatasetColumn:
+    """Decide what a column may be used for: its role, the bounds and public values DP needs, its masking.
 
     Bounds and public values must come from policy or public code lists (e.g. GB/T 2260), never from
-    the data itself: this decision records them as given by a person, with their basis.
+    the data itself: this decision records them as given by a person, with their basis. A change that
+    relaxes protection (`relaxes`) needs a basis from one who decides; from anyone else it becomes a
+    pending proposal (appended to `proposed`) and the column keeps what it had.
     """
     col = _column(session, ds, column)
-    changes: dict = {}
+    wanted: list[tuple[Field, object]] = []
     if role is not None:
-        try:
-            col.role = ColumnRole(role).value
-        except ValueError as e:
-            raise Invalid(f"未知的列角色：{role}", f"unknown column role: {role}", code="invalid_column_role",
-                          details={"allowed": [r.value for r in ColumnRole]}) from e
-        changes["role"] = col.role
-        _decide(session, ds, "role", col.role, actor=actor, column=column, basis=basis)
+        wanted.append((Field.ROLE, _parse_role(role)))
     if bounds is not None:
-        lo, hi = bounds
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-            raise Invalid("边界须为有限数且下界小于上界", "bounds must be finite with LO < HI", code="invalid_bounds")
-        col.bounds_lo, col.bounds_hi = float(lo), float(hi)
-        changes["bounds"] = [col.bounds_lo, col.bounds_hi]
-        _decide(session, ds, "bounds", changes["bounds"], actor=actor, column=column, basis=basis)
+        wanted.append((Field.BOUNDS, _parse_bounds(bounds)))
     if public_values is not None:
-        values = [v.strip() for v in public_values if v.strip()]
-        if not values or len(values) > 10000 or len(set(values)) != len(values):
-            raise Invalid("公开取值须为不重复的非空列表", "public values must be a non-empty list without duplicates",
-                          code="invalid_public_values")
-        col.public_values = json.dumps(values, ensure_ascii=False)
-        changes["public_values"] = len(values)
-        _decide(session, ds, "public_values", values, actor=actor, column=column, basis=basis)
+        wanted.append((Field.PUBLIC_VALUES, _parse_public_values(public_values)))
     if mask_policy is not None:
-        from pdzone.protect.masking import ColumnPolicy, check_policy
-
-        policy = check_policy(ColumnPolicy.model_validate(mask_policy), pii_type=col.pii_type, level=ds.level or 4)
-        col.mask_policy = policy.model_dump_json()
-        changes["mask_policy"] = json.loads(col.mask_policy)
-        _decide(session, ds, "mask_policy", changes["mask_policy"], actor=actor, column=column, basis=basis)
-    if not changes:
+        wanted.append((Field.MASK_POLICY, _parse_mask_policy(ds, col, mask_policy)))
+    if not wanted:
         raise Invalid("未给出任何更改", "nothing to change", code="nothing_to_change")
+    decides = _decides(actor, decides)
+    basis = (basis or "").strip()
+    changes: dict = {}
+    for field, value in wanted:
+        relaxing = relaxes(ds, col, field, value)
+        if relaxing and not decides:
+            p = _propose(session, ds, column, field, value, _current(ds, col, field), actor=actor, reason=basis)
+            if proposed is not None:
+                proposed.append(p)
+            continue
+        if relaxing and not basis:
+            raise Invalid("放宽保护的决定须写明依据", "a decision that relaxes protection needs its basis",
+                          code="basis_required", details={"field": field.value, "column": column})
+        _apply(session, ds, col, field, value, actor=actor, basis=basis, settle=decides)
+        changes[field.value] = _audit_value(field, value)
+    if changes:
+        ds.updated_at = utcnow()
+        record(session, actor=actor, action=Action.DATASET_COLUMN, target_type="dataset", target_id=ds.name,
+               zone=ds.zone_code, details={"column": column, **changes})
+    return col
+
+
+# --- proposals -------------------------------------------------------------------------------
+
+def _propose(session: Session, ds: Dataset, column: str, field: Field, value, before, *, actor: Actor,
+             reason: str) -> Proposal:
+    """Record a pending proposal with its audit event. At most one waits per (dataset, column, field): the
+    partial unique index `uq_catalog_proposal_pending` decides between concurrent proposers."""
+    session.flush()  # what came before is not this insert's conflict
+    name = ds.name  # read now: after a failed flush the session can load nothing
+    p = Proposal(dataset_id=ds.id, column=column, field=field.value,
+                 value=json.dumps(value, ensure_ascii=False), before=json.dumps(before, ensure_ascii=False),
+                 state=ProposalState.PENDING.value, reason=(reason or "").strip(), proposed_by=actor.name,
+                 proposed_by_user_id=actor.user_id, proposed_at=utcnow())
+    session.add(p)
+    try:
+        session.flush()
+    except IntegrityError as e:
+        raise Conflict(f"{column or name} 的 {field.value} 已有一项待决的提议",
+                       f"a proposal on {field.value} of {column or name} is already pending",
+                       code="proposal_pending", details={"dataset": name, "column": column or None,
+                                                         "field": field.value}) from e
+    record(session, actor=actor, action=Action.PROPOSAL_CREATE, target_type="dataset", target_id=ds.name,
+           zone=ds.zone_code, details={"proposal": p.id, "column": column or None, "field": field.value,
+                                       "value": _audit_value(field, value), "reason": p.reason})
+    return p
+
+
+def _close(session: Session, p_id: int, state: ProposalState, *, actor: Actor, basis: str) -> bool:
+    """pending → accepted | rejected, once: a conditional update whose row count says who won."""
+    res = session.execute(update(Proposal).where(Proposal.id == p_id, Proposal.state == ProposalState.PENDING.value)
+                          .values(state=state.value, decided_by=actor.name, decided_at=utcnow(), basis=basis)
+                          .execution_options(synchronize_session=False))
+    return res.rowcount == 1
+
+
+def _supersede(session: Session, ds: Dataset, column: str, field: Field, value, *, basis: str,
+               actor: Actor) -> None:
+    """A direct decision on a field settles the proposal waiting on it: accepted when it asked for the value
+    decided, rejected otherwise (audited either way)."""
+    session.flush()
+    p = session.scalar(select(Proposal).where(Proposal.dataset_id == ds.id, Proposal.column == column,
+                                              Proposal.field == field.value,
+                                              Proposal.state == ProposalState.PENDING.value))
+    if p is None:
+        return
+    state = ProposalState.ACCEPTED if json.loads(p.value) == value else ProposalState.REJECTED
+    if _close(session, p.id, state, actor=actor, basis=basis):
+        session.expire(p)
+        record(session, actor=actor, action=Action.PROPOSAL_ACCEPT if state is ProposalState.ACCEPTED
+               else Action.PROPOSAL_REJECT, target_type="dataset", target_id=ds.name, zone=ds.zone_code,
+               details={"proposal": p.id, "column": column or None, "field": field.value, "basis": basis,
+                        "superseded": True})
+
+
+def find_proposal(session: Session, ds: Dataset, proposal_id: int) -> Proposal:
+    p = session.get(Proposal, proposal_id)
+    if p is None or p.dataset_id != ds.id:
+        raise NotFound(f"找不到提议 {proposal_id}", f"no proposal {proposal_id} on {ds.name}",
+                       code="proposal_not_found")
+    return p
+
+
+def do_decide_proposal(session: Session, ds: Dataset, proposal_id: int, *, accept: bool, basis: str,
+                       actor: Actor) -> Proposal:
+    """The provider's (own data) or the security admin's decision on a proposal, with its basis; the caller
+    checked that the actor may decide for `ds`. Accepting puts the change in force in the same transaction."""
+    p = find_proposal(session, ds, proposal_id)
+    basis = (basis or "").strip()
+    if not basis:
+        raise Invalid("须写明决定的依据", "a decision needs its basis", code="basis_required")
+    if p.proposed_by_user_id is not None and p.proposed_by_user_id == actor.user_id:
+        raise Forbidden("不能决定自己的提议", "you cannot decide your own proposal", code="own_proposal")
+    state = ProposalState.ACCEPTED if accept else ProposalState.REJECTED
+    if not _close(session, p.id, state, actor=actor, basis=basis):
+        session.refresh(p)
+        raise Conflict("该提议已有决定", f"the proposal is already {p.state}", code="proposal_decided",
+                       details={"state": p.state})
+    session.refresh(p)
+    field, value = Field(p.field), json.loads(p.value)
+    record(session, actor=actor, action=Action.PROPOSAL_ACCEPT if accept else Action.PROPOSAL_REJECT,
+           target_type="dataset", target_id=ds.name, zone=ds.zone_code,
+           details={"proposal": p.id, "column": p.column or None, "field": p.field, "basis": basis,
+                    "proposed_by": p.proposed_by})
+    if not accept:
+        return p
+    if field is Field.LEVEL:
+        _set_level(session, ds, value, basis, actor=actor)
+        return p
+    col = _column(session, ds, p.column)
+    if field is Field.MASK_POLICY:
+        value = _parse_mask_policy(ds, col, value)  # checked again against the level in force now
+    _apply(session, ds, col, field, value, actor=actor, basis=basis, settle=False)
     ds.updated_at = utcnow()
     record(session, actor=actor, action=Action.DATASET_COLUMN, target_type="dataset", target_id=ds.name,
-           zone=ds.zone_code, details={"column": column, **changes})
-    return col
+           zone=ds.zone_code, details={"column": p.column, field.value: _audit_value(field, value),
+                                       "proposal": p.id})
+    return p
 
 
 def do_destroy(session: Session, store: ds_storage.DatasetStorage, ds: Dataset, *, reason: str,
@@ -270,9 +523,10 @@ def data_key(session: Session, keystore: KeyStore, suite: CryptoSuite, ds: Datas
 def import_dataset(db: Store, keystore: KeyStore, suite: CryptoSuite, store: ds_storage.DatasetStorage,
                    path: Path | None, *, name: str, zone_code: str, provider: str, actor: Actor,
                    title: str | None = None, level: int | None = None, basis: str = "",
-                   privacy_unit: str | None = None, postgres: tuple[str, str] | None = None) -> Dataset:
+                   privacy_unit: str | None = None, postgres: tuple[str, str] | None = None,
+                   decides: bool | None = None) -> Dataset:
     """Read the file (or a department's PostgreSQL table: `postgres=(url, table)`), then import it in one
-    transaction; a failure leaves no row and no file behind."""
+    transaction; a failure leaves no row and no file behind. `decides`: see `do_import`."""
     from pdzone.catalog.importing import read_postgres, read_source
     from pdzone.identity.actions import find_org
 
@@ -290,7 +544,7 @@ def import_dataset(db: Store, keystore: KeyStore, suite: CryptoSuite, store: ds_
         with db.transaction() as s:
             ds = do_import(s, keystore, suite, store, src, name=name, zone_code=zone_code,
                            provider=find_org(s, provider), title=title, source_name=source_label, actor=actor,
-                           level=level, basis=basis, privacy_unit=privacy_unit, written=made)
+                           level=level, basis=basis, privacy_unit=privacy_unit, written=made, decides=decides)
         return ds
     except BaseException:
         for dataset_id in made:

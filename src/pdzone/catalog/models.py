@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pdzone.db import Base, BigId, UTCDateTime
@@ -27,7 +39,9 @@ class Dataset(Base):
     space_coverage: Mapped[str] = mapped_column(String(100), default="")
     row_count: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(Integer, default=0)
-    level: Mapped[int | None] = mapped_column(Integer)          # confirmed level 1-4 (None: not yet decided)
+    # The confirmed level 1-4, set only by a decision. None: nobody who may decide has confirmed one, and every
+    # reader treats the dataset as level 4; a level given at import by operator staff waits as a Proposal.
+    level: Mapped[int | None] = mapped_column(Integer)
     level_basis: Mapped[str | None] = mapped_column(Text)
     level_set_by: Mapped[str | None] = mapped_column(String(200))
     suggested_level: Mapped[int | None] = mapped_column(Integer)
@@ -109,6 +123,37 @@ class Decision(Base):
     data_derived: Mapped[bool] = mapped_column(Boolean, default=False)
     decided_by: Mapped[str] = mapped_column(String(200))
     decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Proposal(Base):
+    """A change that relaxes protection, proposed by operator staff and waiting for the decision of the provider
+    (own data) or the security admin: pending → accepted | rejected. It takes effect only when accepted.
+
+    `column` is '' for a dataset-wide field (the level), so that the partial unique index below holds at most
+    one pending proposal per (dataset, column, field) on every database (NULLs would never collide).
+    """
+
+    __tablename__ = "catalog_proposals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    column: Mapped[str] = mapped_column(String(200), default="")
+    field: Mapped[str] = mapped_column(String(20))                  # level, role, bounds, public_values, mask_policy
+    value: Mapped[str] = mapped_column(Text)                        # JSON: the proposed value
+    before: Mapped[str] = mapped_column(Text, default="null")       # JSON: the value in force when proposed
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    reason: Mapped[str] = mapped_column(Text, default="")           # the proposer's reason
+    proposed_by: Mapped[str] = mapped_column(String(200))
+    proposed_by_user_id: Mapped[int | None] = mapped_column(BigId)
+    proposed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    basis: Mapped[str | None] = mapped_column(Text)                 # the decision's basis
+
+    __table_args__ = (
+        Index("uq_catalog_proposal_pending", "dataset_id", "column", "field", unique=True,
+              sqlite_where=text("state = 'pending'"), postgresql_where=text("state = 'pending'")),
+    )
 
 
 class Lineage(Base):

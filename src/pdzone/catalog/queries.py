@@ -7,7 +7,7 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pdzone.catalog.models import Dataset, DatasetColumn, DatasetKey, DatasetVersion, Decision, Lineage
+from pdzone.catalog.models import Dataset, DatasetColumn, DatasetKey, DatasetVersion, Decision, Lineage, Proposal
 from pdzone.identity.models import Organization
 
 
@@ -34,11 +34,39 @@ def columns_of(session: Session, dataset_id: int) -> list[DatasetColumn]:
                                 .order_by(DatasetColumn.position)))
 
 
+def proposed_level(session: Session, ds: Dataset) -> int | None:
+    """The level a pending proposal asks for (e.g. the one given at import), if any: not in force."""
+    value = session.scalar(select(Proposal.value).where(Proposal.dataset_id == ds.id, Proposal.column == "",
+                                                        Proposal.field == "level", Proposal.state == "pending"))
+    return json.loads(value) if value is not None else None
+
+
 def summary_json(session: Session, ds: Dataset) -> dict:
+    """`level` is the confirmed level (None: unconfirmed, which counts as 4 — `effective_level`)."""
     org = session.get(Organization, ds.provider_org_id)
     return {"name": ds.name, "title": ds.title_zh, "title_en": ds.title_en, "zone": ds.zone_code,
             "provider": org.name if org else None, "sector": ds.sector, "rows": ds.row_count, "version": ds.version,
-            "level": ds.level, "suggested_level": ds.suggested_level, "r28_reason": ds.r28_reason}
+            "level": ds.level, "effective_level": ds.level or 4, "proposed_level": proposed_level(session, ds),
+            "suggested_level": ds.suggested_level, "r28_reason": ds.r28_reason}
+
+
+def list_proposals(session: Session, *, dataset_ids: list[int] | None = None, state: str | None = "pending",
+                   limit: int = 500) -> list[Proposal]:
+    """Proposals, oldest first; by default the pending ones."""
+    stmt = select(Proposal)
+    if dataset_ids is not None:
+        stmt = stmt.where(Proposal.dataset_id.in_(dataset_ids))
+    if state:
+        stmt = stmt.where(Proposal.state == state)
+    return list(session.scalars(stmt.order_by(Proposal.id).limit(limit)))
+
+
+def proposal_json(session: Session, p: Proposal, ds: Dataset | None = None) -> dict:
+    ds = ds if ds is not None and ds.id == p.dataset_id else session.get(Dataset, p.dataset_id)
+    return {"id": p.id, "dataset": ds.name if ds else None, "column": p.column or None, "field": p.field,
+            "value": json.loads(p.value), "before": json.loads(p.before), "state": p.state, "reason": p.reason,
+            "proposed_by": p.proposed_by, "proposed_at": p.proposed_at, "decided_by": p.decided_by,
+            "decided_at": p.decided_at, "basis": p.basis}
 
 
 def dataset_json(session: Session, ds: Dataset) -> dict:
@@ -71,6 +99,7 @@ def dataset_json(session: Session, ds: Dataset) -> dict:
                       "created_at": v.created_at, "created_by": v.created_by} for v in versions],
         "decisions": [{"kind": d.kind, "column": d.column, "value": json.loads(d.value), "basis": d.basis,
                        "data_derived": d.data_derived, "by": d.decided_by, "at": d.decided_at} for d in decisions],
+        "proposals": [proposal_json(session, p, ds) for p in list_proposals(session, dataset_ids=[ds.id])],
         "lineage": {"derived_from": list(parents), "products": list(children)},
         "created_at": ds.created_at, "updated_at": ds.updated_at,
     }

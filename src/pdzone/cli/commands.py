@@ -279,7 +279,8 @@ def dataset_import(path: Path | None = typer.Argument(None, help="A .csv, .parqu
                    zone: str = typer.Option(...), name: str = typer.Option(...),
                    provider: str = typer.Option(..., help="Provider department (name or USCC)"),
                    title: str | None = typer.Option(None), level: int | None = typer.Option(None),
-                   basis: str = typer.Option("", help="Basis of the level, required with --level"),
+                   basis: str = typer.Option("", help="Basis of the level, required with --level (a decision, "
+                                                      "recorded as the OS user's)"),
                    privacy_unit: str | None = typer.Option(None, help="The column saying whose data a row is"),
                    from_postgres: str | None = typer.Option(None, help="A department's PostgreSQL URL (with --table)"),
                    table: str | None = typer.Option(None, help="schema.table to import with --from-postgres"),
@@ -371,7 +372,7 @@ def dataset_scan(name: str, full: bool = typer.Option(False, "--full", help="Sca
 @dataset_app.command("set-level")
 def dataset_set_level(name: str, level: int = typer.Option(...), basis: str = typer.Option(...),
                       as_json: bool = typer.Option(False, "--json")):
-    """Confirm a dataset's level 1-4 with its basis (a recorded decision)."""
+    """Confirm a dataset's level 1-4 with its basis (a decision, recorded as the OS user's: shell authority)."""
     from pdzone.catalog import actions as cat
     from pdzone.catalog.queries import summary_json
 
@@ -386,7 +387,8 @@ def dataset_column(name: str, column: str, role: str | None = typer.Option(None)
                    mask: str | None = typer.Option(None, help='Masking policy JSON: {"op":"partial","keep_first":1}'),
                    basis: str = typer.Option("", help="Where the bounds or values come from (policy, GB/T 2260…)"),
                    as_json: bool = typer.Option(False, "--json")):
-    """Decide a column's role and the bounds and public values differential privacy needs."""
+    """Decide a column's role, masking and the bounds and public values differential privacy needs (a decision,
+    recorded as the OS user's: what relaxes protection needs --basis)."""
     from pdzone.catalog import actions as cat
     from pdzone.catalog.queries import dataset_json
 
@@ -397,6 +399,54 @@ def dataset_column(name: str, column: str, role: str | None = typer.Option(None)
                           mask_policy=_json_arg(mask) if mask is not None else None, basis=basis)
         return next(c for c in dataset_json(s, ds)["columns"] if c["name"] == column)
     _emit(_write(do), as_json)
+
+
+@dataset_app.command("proposals")
+def dataset_proposals(name: str | None = typer.Argument(None, help="Only this dataset's proposals"),
+                      state: str = typer.Option("pending", help="pending, accepted, rejected or all"),
+                      as_json: bool = typer.Option(False, "--json")):
+    """Proposals of operator staff that relax protection, waiting for (or given) a decision."""
+    from pdzone.catalog import actions as cat
+    from pdzone.catalog.queries import list_proposals, proposal_json
+
+    if state not in ("pending", "accepted", "rejected", "all"):
+        _fail(PdzoneError("状态须为 pending、accepted、rejected 或 all", "state is pending, accepted, rejected or all",
+                          code="invalid_request"))
+    rt = _rt()
+    try:
+        with rt.store.sessions() as s:
+            ids = [cat.find_dataset(s, name).id] if name else None
+            rows = [proposal_json(s, p) for p in list_proposals(s, dataset_ids=ids,
+                                                                state=None if state == "all" else state)]
+    except PdzoneError as e:
+        _fail(e)
+    t = Table("id", "dataset", "column", "field", "in force", "proposed", "by", "state")
+    for r in rows:
+        t.add_row(str(r["id"]), r["dataset"], r["column"] or "—", r["field"],
+                  json.dumps(r["before"], ensure_ascii=False), json.dumps(r["value"], ensure_ascii=False),
+                  r["proposed_by"], r["state"])
+    _emit(rows, as_json, t)
+
+
+@dataset_app.command("decide")
+def dataset_decide(name: str, proposal: int = typer.Argument(..., help="The proposal's id"),
+                   accept: bool = typer.Option(..., "--accept/--reject", help="Accept or reject the proposal"),
+                   basis: str = typer.Option(..., help="The basis of the decision"),
+                   as_json: bool = typer.Option(False, "--json")):
+    """Accept (the change takes effect) or reject a proposal, with its basis; recorded as the OS user's decision."""
+    from pdzone.catalog import actions as cat
+    from pdzone.catalog.queries import proposal_json
+
+    def do(s, rt):
+        ds = cat.find_dataset(s, name)
+        return proposal_json(s, cat.do_decide_proposal(s, ds, proposal, accept=accept, basis=basis,
+                                                       actor=os_actor()), ds)
+    doc = _write(do)
+    if as_json:
+        _emit(doc, True)
+    else:
+        out.print(f"proposal {doc['id']} on {name}: {doc['state']} ({doc['field']} → "
+                  f"{json.dumps(doc['value'], ensure_ascii=False)})", markup=False)
 
 
 @dataset_app.command("describe")

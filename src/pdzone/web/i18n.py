@@ -750,6 +750,39 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "appr.err.decision": ("请选择批准或驳回", "choose approve or reject"),
     "ok.query_approved": ("已批准，申请人现在可以取回结果。", "Approved: the analyst can now fetch the answer."),
     "ok.query_rejected": ("已驳回。", "Rejected."),
+    # --- proposals (operator staff propose, the provider or the security admin decides) --------
+    "btn.propose": ("提议", "Propose"),
+    "propose.hint": ("放宽保护的更改（降低级别、列不再作为标识列、识别为直接标识符的列改作其他角色、"
+                     "放宽边界、增加公开取值、较弱的脱敏策略）须由数据提供部门（本单位数据）或安全管理员决定："
+                     "您提交的是提议，决定前不生效。"
+                     "收紧保护的更改立即生效。",
+                     "Changes that relax protection (a lower level, a column leaving the identifier role, another role "
+                     "for a column detected as a direct identifier, wider bounds, added public values, a weaker "
+                     "masking policy) are decided by the providing department (own data) or the security "
+                     "administrator: you submit a proposal, which has no effect until it is accepted. Changes that "
+                     "tighten protection apply at once."),
+    "field.proposal_reason": ("提议理由", "Reason for the proposal"),
+    "ok.proposed": ("已提交提议，须由数据提供部门或安全管理员决定后才生效。",
+                    "The proposal was submitted; it takes effect only when the provider or the security "
+                    "administrator accepts it."),
+    "ok.proposal_accepted": ("已采纳提议，更改已生效，并已记入操作日志。",
+                             "The proposal was accepted; the change is in force and recorded."),
+    "ok.proposal_rejected": ("已驳回提议，未作任何更改。", "The proposal was rejected; nothing was changed."),
+    "proposals.title": ("待决定的提议", "Proposals awaiting a decision"),
+    "proposals.intro": ("数据加工处理人员提出的放宽保护的更改，采纳或驳回均须写明依据。",
+                        "Changes that relax protection, proposed by operator staff; accepting or rejecting one needs "
+                        "its basis."),
+    "proposals.none": ("没有待决定的提议。", "No proposals are waiting."),
+    "proposals.field": ("事项", "Field"),
+    "proposals.before": ("现行", "In force"),
+    "proposals.value": ("提议为", "Proposed"),
+    "proposals.by": ("提议人 / 时间", "Proposed by / at"),
+    "proposals.reason": ("理由", "Reason"),
+    "proposals.basis": ("决定依据", "Basis of the decision"),
+    "proposals.accept": ("采纳", "Accept"),
+    "proposals.reject": ("驳回", "Reject"),
+    "proposals.waiting": ("等待数据提供部门或安全管理员决定", "Waiting for the provider or the security administrator"),
+    "proposal.err.decision": ("请选择采纳或驳回", "choose accept or reject"),
 }
 
 # Audit action names for the operation log (the code is shown beside them).
@@ -793,6 +826,9 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "cleanroom.query.approve": ("批准查询", "query approved"),
     "cleanroom.query.reject": ("驳回查询", "query rejected"),
     "cleanroom.query.fail": ("查询执行失败", "query failed"),
+    "catalog.proposal.create": ("提出提议", "proposal made"),
+    "catalog.proposal.accept": ("采纳提议", "proposal accepted"),
+    "catalog.proposal.reject": ("驳回提议", "proposal rejected"),
 }
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path as FsPath
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from pdzone.catalog import access
@@ -68,11 +71,31 @@ def _decide(ctx: Ctx, name: str, perm: Perm, fn):
         return cq.dataset_json(s, ds)
 
 
-@router.post("/{name}/level")
+_PROPOSED = {202: {"description": "operator staff: what relaxes protection became a pending proposal "
+                                   "(listed in `proposed`), nothing of it is in force"}}
+
+
+def _change(ctx: Ctx, name: str, fn):
+    """A change by one who decides (applied) or by operator staff (what relaxes protection is proposed):
+    200 with the dataset, or 202 with the dataset and the proposals when something waits for a decision."""
+    proposed: list = []
+    with ctx.rt.store.transaction() as s:
+        ds = _visible(ctx, s, name)
+        decides = access.may_decide(s, ctx.principal, ds)
+        fn(s, ds, decides, proposed)
+        doc = cq.dataset_json(s, ds)
+        if not proposed:
+            return doc
+        doc["proposed"] = [cq.proposal_json(s, p, ds) for p in proposed]
+    return JSONResponse(jsonable_encoder(doc), status_code=202)
+
+
+@router.post("/{name}/level", responses=_PROPOSED)
 def set_level(name: str, body: LevelIn, ctx: Ctx = Depends(api_ctx)):
-    """Confirm the level (provider for its own data, or the security admin): an audited decision."""
-    return _decide(ctx, name, Perm.DATASET_DECIDE,
-                   lambda s, ds: cat.do_set_level(s, ds, level=body.level, basis=body.basis, actor=ctx.actor))
+    """Confirm the level (provider for its own data, or the security admin): an audited decision. Operator
+    staff may raise it; a lower level from them is a proposal."""
+    return _change(ctx, name, lambda s, ds, decides, proposed: cat.do_set_level(
+        s, ds, level=body.level, basis=body.basis, actor=ctx.actor, decides=decides, proposed=proposed))
 
 
 class FlagIn(BaseModel):
@@ -95,15 +118,45 @@ class ColumnIn(BaseModel):
     basis: str = Field(default="", max_length=2000)
 
 
-@router.post("/{name}/columns/{column}")
+@router.post("/{name}/columns/{column}", responses=_PROPOSED)
 def set_column(name: str, column: str, body: ColumnIn, ctx: Ctx = Depends(api_ctx)):
-    """Column decisions: operator staff may set roles; bounds and public values are the provider's or the
-    security admin's decision, from policy or public code lists, never from the data."""
-    decides = body.bounds is not None or body.public_values is not None or body.mask_policy is not None
-    perm = Perm.DATASET_DECIDE if decides else Perm.DATASET_METADATA
-    return _decide(ctx, name, perm, lambda s, ds: cat.do_set_column(
+    """Column decisions: role, DP bounds and public values (from policy or public code lists, never from the
+    data), masking policy. What relaxes protection is the provider's or the security admin's decision with its
+    basis; from operator staff it becomes a proposal (202), while what tightens applies at once."""
+    return _change(ctx, name, lambda s, ds, decides, proposed: cat.do_set_column(
         s, ds, column, actor=ctx.actor, role=body.role, bounds=body.bounds, public_values=body.public_values,
-        mask_policy=body.mask_policy, basis=body.basis))
+        mask_policy=body.mask_policy, basis=body.basis, decides=decides, proposed=proposed))
+
+
+@router.get("/{name}/proposals")
+def proposals(name: str, state: Literal["pending", "accepted", "rejected", "all"] = "pending",
+              ctx: Ctx = Depends(api_ctx)):
+    """The dataset's proposals (pending by default), for those who propose or decide."""
+    with ctx.rt.store.sessions() as s:
+        ds = _visible(ctx, s, name)
+        access.may_decide(s, ctx.principal, ds)  # staff or a decider; others are refused
+        rows = cq.list_proposals(s, dataset_ids=[ds.id], state=None if state == "all" else state)
+        return [cq.proposal_json(s, p, ds) for p in rows]
+
+
+ProposalId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+class DecisionIn(BaseModel):
+    decision: Literal["accept", "reject"]
+    basis: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/{name}/proposals/{proposal_id}")
+def decide_proposal(name: str, proposal_id: ProposalId, body: DecisionIn, ctx: Ctx = Depends(api_ctx)):
+    """Accept or reject a proposal, with the basis (provider for its own data, or the security admin):
+    accepting puts the change in force; a proposal is decided once (409 `proposal_decided`)."""
+    with ctx.rt.store.transaction() as s:
+        ds = _visible(ctx, s, name)
+        access.check(s, ctx.principal, Perm.DATASET_DECIDE, ds.zone_code, ds)
+        p = cat.do_decide_proposal(s, ds, proposal_id, accept=body.decision == "accept", basis=body.basis,
+                                   actor=ctx.actor)
+        return {**cq.dataset_json(s, ds), "decided": cq.proposal_json(s, p, ds)}
 
 
 @router.post("/{name}/scan")
@@ -141,18 +194,19 @@ def import_upload(file: UploadFile = File(...), zone: str = Form(max_length=64),
                   provider: str = Form(max_length=200), title: str | None = Form(None, max_length=200),
                   level: int | None = Form(None, ge=1, le=4), basis: str = Form("", max_length=2000),
                   privacy_unit: str | None = Form(None, max_length=200), ctx: Ctx = Depends(api_ctx)):
-    """Import a CSV (UTF-8 or GBK), Parquet or Excel file into a zone (filed operator staff)."""
+    """Import a CSV (UTF-8 or GBK), Parquet or Excel file into a zone (filed operator staff). A level given here
+    is a proposal: the dataset counts as level 4 until the provider or the security admin confirms it."""
     rt = ctx.rt
     with rt.store.sessions() as s:
         access.check(s, ctx.principal, Perm.DATASET_IMPORT, zone)
-    suffix = Path(file.filename or "").suffix.lower()
+    suffix = FsPath(file.filename or "").suffix.lower()
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / f"upload{suffix}"
+        path = FsPath(d) / f"upload{suffix}"
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out, length=1 << 20)
         ds = cat.import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, path, name=name, zone_code=zone,
                                 provider=provider, actor=ctx.actor, title=title, level=level, basis=basis,
-                                privacy_unit=privacy_unit)
+                                privacy_unit=privacy_unit, decides=False)
     with rt.store.transaction() as s:
         ds = cat.find_dataset(s, ds.name)
         cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, ds, actor=ctx.actor)

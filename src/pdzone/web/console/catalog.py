@@ -3,6 +3,10 @@ level and its basis, masking policy in effect, lineage, masked preview), decisio
 bounds, masking policies), pending decisions and the import wizard, which queues the import as a background job
 (its page is in `console/jobs.py`). R-21.4, R-27, R-28.
 
+Operator staff see the level, column and masking forms too, with a "提议" (propose) button: what relaxes
+protection becomes a proposal that the provider (own data) or the security admin accepts or rejects, with a
+basis, on the dataset page or the pending-decisions page (`catalog.actions`, module docstring).
+
 Metadata comes from `catalog.queries`; the permission rules are those of `web/api/datasets.py`. Zone data
 appears in the console only as a masked preview released by `egress.gate.release_preview`, which checks the
 caller, masks every column, audits the release and gives a receipt (R-25, R-32).
@@ -63,6 +67,18 @@ def _visible(ctx: Ctx, s: Session, name: str) -> Dataset:
 def _is_pending(ds: Dataset) -> bool:
     """A level nobody confirmed yet, or a suggestion from the data that disagrees with the confirmed level."""
     return ds.level is None or (ds.suggested_level is not None and ds.suggested_level != ds.level)
+
+
+def pending_proposals(s: Session, p: Principal) -> list[dict]:
+    """Proposals waiting for the caller's decision: on a provider's own data, or any the security admin decides."""
+    zones = p.zones_with(Perm.DATASET_DECIDE)
+    if not zones:
+        return []
+    mine = [ds for ds in cq.list_datasets(s) if (None in zones or ds.zone_code in zones)
+            and access.allowed(s, p, Perm.DATASET_DECIDE, ds.zone_code, ds) is None]
+    by_id = {ds.id: ds for ds in mine}
+    return [{**cq.proposal_json(s, prop, by_id[prop.dataset_id]), "title": by_id[prop.dataset_id].title_zh}
+            for prop in cq.list_proposals(s, dataset_ids=list(by_id))]
 
 
 def pending_decisions(s: Session, p: Principal) -> list[dict]:
@@ -170,13 +186,16 @@ def catalog(request: Request, q: Annotated[str, Query(max_length=100)] = "",
 
 
 @router.get("/catalog/pending")
-def pending(request: Request, ctx: Ctx = Depends(page_ctx)):
+def pending(request: Request, ok: Annotated[str | None, Query(max_length=40)] = None,
+            ctx: Ctx = Depends(page_ctx)):
     """Levels awaiting the caller's decision (providers: own datasets; the security admin: all)."""
     ctx.require_any(Perm.DATASET_DECIDE)
     with ctx.rt.store.sessions() as s:
         items = pending_decisions(s, ctx.principal)
+        proposals = pending_proposals(s, ctx.principal)
         zone_names = {z.code: z.name for z in gov.list_zones(s)}
-    return render(request, "console/catalog_pending.html", ctx=ctx, items=items, zone_names=zone_names)
+    return render(request, "console/catalog_pending.html", ctx=ctx, ok=ok, items=items, proposals=proposals,
+                  zone_names=zone_names)
 
 
 # --- the import wizard ---------------------------------------------------------------------
@@ -308,6 +327,7 @@ def _dataset_page(request: Request, ctx: Ctx, name: str, *, status: int = 200, o
         can = {"decide": access.allowed(s, p, Perm.DATASET_DECIDE, ds.zone_code, ds) is None,
                "metadata": access.allowed(s, p, Perm.DATASET_METADATA, ds.zone_code, ds) is None,
                "preview": p.can(Perm.DATASET_PREVIEW, ds.zone_code)}
+        can["propose"] = can["metadata"] and not can["decide"]  # staff: the forms propose what relaxes
         lineage = _lineage(ctx, s, ds, doc)
         zone_names = {z.code: z.name for z in gov.list_zones(s)}
     for c in doc["columns"]:
@@ -358,6 +378,27 @@ def preview(request: Request, name: Name, limit: Annotated[int, Form(ge=1, le=ga
     return _dataset_page(request, ctx, name, preview=data, receipt=receipt.as_dict())
 
 
+def _change(request: Request, ctx: Ctx, name: str, form_key: str, form: dict, fn, ok: str):
+    """A change by one who decides (applied) or by operator staff (what relaxes protection becomes a proposal,
+    and the page says so); `fn(s, ds, decides, proposed)`. Refusals and bad values are shown beside the form."""
+    proposed: list = []
+
+    def change():
+        with ctx.rt.store.transaction() as s:
+            ds = _visible(ctx, s, name)
+            fn(s, ds, access.may_decide(s, ctx.principal, ds), proposed)
+
+    try:
+        change()
+    except PdzoneError as e:
+        if e.code == "dataset_not_found":
+            raise
+        note_refusal(request, e)
+        return _dataset_page(request, ctx, name, status=e.status, form_error=(form_key, e.message(ctx.lang)),
+                             form={form_key: form})
+    return see_other(f"/catalog/{name}", ok="proposed" if proposed else ok)
+
+
 def _decide(request: Request, ctx: Ctx, name: str, perm: Perm, form_key: str, form: dict, fn, ok: str):
     """One decision: visible, allowed (the API's rule), done by the catalog action in one transaction with its
     audit event; a refusal or a bad value is shown beside the form."""
@@ -381,14 +422,15 @@ def _decide(request: Request, ctx: Ctx, name: str, perm: Perm, form_key: str, fo
 @router.post("/catalog/{name}/level")
 def set_level(request: Request, name: Name, level: Annotated[str, Form(max_length=4)] = "", basis: Text = "",
               ctx: Ctx = Depends(post_ctx)):
-    """Confirm the level (the provider for its own data, or the security admin), with its basis."""
-    def do(s, ds):
+    """Confirm the level (the provider for its own data, or the security admin), with its basis; operator staff
+    propose one (a higher level than the confirmed one applies at once)."""
+    def do(s, ds, decides, proposed):
         value = _optional_level(level)
         if value is None:
             raise Invalid("请选择级别", "choose a level", code="invalid_level")
-        cat.do_set_level(s, ds, level=value, basis=basis, actor=ctx.actor)
+        cat.do_set_level(s, ds, level=value, basis=basis, actor=ctx.actor, decides=decides, proposed=proposed)
 
-    return _decide(request, ctx, name, Perm.DATASET_DECIDE, "level", {"level": level, "basis": basis}, do, "level_set")
+    return _change(request, ctx, name, "level", {"level": level, "basis": basis}, do, "level_set")
 
 
 @router.post("/catalog/{name}/r28")
@@ -413,17 +455,16 @@ def set_column(request: Request, name: Name, column: Short = "", role: Annotated
                bounds_lo: Annotated[str, Form(max_length=40)] = "", bounds_hi: Annotated[str, Form(max_length=40)] = "",
                public_values: Annotated[str, Form(max_length=200_000)] = "", basis: Text = "",
                ctx: Ctx = Depends(post_ctx)):
-    """Column decisions. Roles are metadata (operator staff); DP bounds and public values are the provider's or
-    the security admin's decision, from policy or public code lists, never from the data."""
+    """Column decisions: roles, DP bounds and public values (from policy or public code lists, never from the
+    data). What relaxes protection is the provider's or the security admin's decision; operator staff propose it."""
     values = [v for v in public_values.splitlines() if v.strip()] or None
     has_bounds = bool(bounds_lo.strip() or bounds_hi.strip())
-    perm = Perm.DATASET_METADATA if not has_bounds and values is None else Perm.DATASET_DECIDE
-    form_key = "column_role" if perm is Perm.DATASET_METADATA else "column_decide"
+    form_key = "column_role" if not has_bounds and values is None else "column_decide"
     form = {"column": column, "role": role, "bounds_lo": bounds_lo, "bounds_hi": bounds_hi,
             "public_values": public_values, "basis": basis}
-    return _decide(request, ctx, name, perm, form_key, form, lambda s, ds: cat.do_set_column(
+    return _change(request, ctx, name, form_key, form, lambda s, ds, decides, proposed: cat.do_set_column(
         s, ds, column, actor=ctx.actor, role=role or None, bounds=_bounds(bounds_lo, bounds_hi),
-        public_values=values, basis=basis), "column_set")
+        public_values=values, basis=basis, decides=decides, proposed=proposed), "column_set")
 
 
 # The masking form's parameters, by how a value is read; only the chosen operator's own ones are used.
@@ -468,14 +509,35 @@ def set_mask(request: Request, name: Name, column: Short = "", op: Annotated[str
              keep_sex: MaskField = "", min_count: MaskField = "", released: MaskField = "", basis: Text = "",
              ctx: Ctx = Depends(post_ctx)):
     """A column's masking policy (脱敏策略): the provider's decision on its own data, or the security admin's,
-    checked against the column's detected type and the dataset's level; a refusal says why beside the form."""
+    checked against the column's detected type and the dataset's level; a refusal says why beside the form.
+    Operator staff apply a stricter policy (`redact`, or masking a kept column) and propose any other."""
     fields = {"keep_first": keep_first, "keep_last": keep_last, "mask_char": mask_char, "mask_len": mask_len,
               "replacement": replacement, "band_width": band_width, "cap": cap, "floor": floor,
               "granularity": granularity, "region_digits": region_digits, "keep_sex": keep_sex,
               "min_count": min_count, "released": released}
     form = {"column": column, "op": op, "basis": basis, **fields}
-    return _decide(request, ctx, name, Perm.DATASET_DECIDE, "mask", form, lambda s, ds: cat.do_set_column(
-        s, ds, column, actor=ctx.actor, mask_policy=mask_policy_of(op, fields), basis=basis), "mask_set")
+    return _change(request, ctx, name, "mask", form, lambda s, ds, decides, proposed: cat.do_set_column(
+        s, ds, column, actor=ctx.actor, mask_policy=mask_policy_of(op, fields), basis=basis, decides=decides,
+        proposed=proposed), "mask_set")
+
+
+@router.post("/catalog/{name}/proposals/{proposal_id}")
+def decide_proposal(request: Request, name: Name, proposal_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+                    decision: Annotated[str, Form(max_length=10)] = "", basis: Text = "",
+                    back: Annotated[str, Form(max_length=10)] = "", ctx: Ctx = Depends(post_ctx)):
+    """Accept or reject a proposal (the provider for its own data, or the security admin), with the basis."""
+    form_key = f"proposal-{proposal_id}"
+
+    def do(s, ds):
+        if decision not in ("accept", "reject"):
+            raise Invalid(*i18n.both("proposal.err.decision"), code="invalid_decision")
+        cat.do_decide_proposal(s, ds, proposal_id, accept=decision == "accept", basis=basis, actor=ctx.actor)
+
+    ok = "proposal_accepted" if decision == "accept" else "proposal_rejected"
+    r = _decide(request, ctx, name, Perm.DATASET_DECIDE, form_key, {"basis": basis}, do, ok)
+    if back == "pending" and r.status_code == 303:
+        return see_other("/catalog/pending", ok=ok)
+    return r
 
 
 @router.post("/catalog/{name}/scan")
