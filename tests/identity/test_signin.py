@@ -28,6 +28,7 @@ from tests import factories as f
 from tests.conftest import make_runtime
 
 TOKEN = "/api/v1/auth/token"
+WRONG = "Wrong-Password-9"
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def app_rt(tmp_path, db_url):
     rt.store.dispose()
 
 
-def _post(c: TestClient, username: str, password: str = "Wrong-Password-9"):
+def _post(c: TestClient, username: str, password: str = WRONG):
     r = c.post(TOKEN, json={"username": username, "password": password})
     body = r.json()
     body.pop("request_id", None)
@@ -99,7 +100,7 @@ def test_a_stranger_address_is_throttled_across_accounts(tmp_path):
         for n in ("usr1", "usr2", "usr3"):
             f.user(s, rt.vault, o, n)
 
-    def attempt(username, password="Wrong-Password-1", ip="203.0.113.5"):
+    def attempt(username, password=WRONG, ip="203.0.113.5"):
         return auth.sign_in(rt.store, rt.vault, rt.settings, username=username, password=password, otp=None,
                             source_ip=ip)
 
