@@ -85,6 +85,21 @@ def test_separation_of_duties(rt):
         ida.do_grant_role(s, rt.vault, u, "expert", zone_code=None, actor=os_actor())  # others may combine
 
 
+def test_a_security_admin_may_serve_several_zones_but_hold_no_other_admin_role(rt):
+    with rt.store.transaction() as s:
+        f.zone(s, "zone_a")
+        f.zone(s, "zone_b")
+        u, _ = f.user(s, rt.vault, f.org(s), "zoned_sec", role="security_admin", zone_code="zone_a")
+        ida.do_grant_role(s, rt.vault, u, "security_admin", zone_code="zone_b", actor=os_actor())
+        for role, zone in (("auditor", None), ("system_admin", "zone_a")):
+            with pytest.raises(Forbidden) as e:
+                ida.do_grant_role(s, rt.vault, u, role, zone_code=zone, actor=os_actor())
+            assert e.value.code == "separation_of_duties"
+        with pytest.raises(Conflict) as e:
+            ida.do_grant_role(s, rt.vault, u, "security_admin", zone_code="zone_b", actor=os_actor())
+        assert e.value.code == "role_exists"
+
+
 def test_filing_state_machine_and_check(rt):
     with rt.store.transaction() as s:
         f.zone(s, "zone_a")

@@ -180,6 +180,9 @@ def do_grant_role(session: Session, vault: Vault, user: User, role: str, *, zone
     r = check_role(role)
     if actor.user_id is not None and actor.user_id == user.id:
         raise Forbidden("不能给自己授予角色", "you cannot grant a role to yourself", code="self_grant")
+    # Grants to one user are serialised by a lock on the user's row (PostgreSQL; SQLite has one writer),
+    # so the check below sees every committed grant; a unique index backs it for platform-wide roles.
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())
     held = roles_of(session, user.id)
     if r in ADMIN_ROLES:
         clash = {h for h, _ in held if h in ADMIN_ROLES and h != r}

@@ -113,7 +113,7 @@ def _reserve(session: Session, key: str, limit: int, now: dt.datetime, window_s:
     writer) makes this atomic: however many requests race, at most `limit` pass in a window.
     """
     t = LoginThrottle.__table__
-    ins = (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(t)
+    ins = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(t)
     session.execute(ins.values(key=key, attempts=0, window_start=now).on_conflict_do_nothing(index_elements=["key"]))
     cut = now - dt.timedelta(seconds=window_s)
     stale = t.c.window_start < cut

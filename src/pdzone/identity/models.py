@@ -57,7 +57,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-ADMIN_ROLES_SQL = "role IN ('system_admin', 'security_admin', 'auditor')"  # roles.ADMIN_ROLES
+# roles.ADMIN_ROLES, platform-wide: a security admin may also hold the role for several zones, one row each.
+PLATFORM_ADMIN_SQL = "role IN ('system_admin', 'security_admin', 'auditor') AND zone_code IS NULL"
 
 
 class RoleAssignment(Base):
@@ -74,10 +75,11 @@ class RoleAssignment(Base):
 
     __table_args__ = (
         UniqueConstraint("user_id", "role", "zone_code", name="uq_role_assignment"),
-        # 三权分立 held by the database: one account holds at most one admin-role assignment, whatever
-        # the interleaving of grants (a check in Python alone let parallel grants through).
-        Index("uq_role_assignments_one_admin", "user_id", unique=True,
-              sqlite_where=text(ADMIN_ROLES_SQL), postgresql_where=text(ADMIN_ROLES_SQL)),
+        # 三权分立 held by the database for the platform-wide admin roles: at most one per account,
+        # whatever the interleaving of grants (a check in Python alone let parallel grants through).
+        # Zone-scoped admin grants are serialised by a lock on the user's row (actions.do_grant_role).
+        Index("uq_role_assignments_platform_admin", "user_id", unique=True,
+              sqlite_where=text(PLATFORM_ADMIN_SQL), postgresql_where=text(PLATFORM_ADMIN_SQL)),
         # NULL zones are distinct to a plain unique constraint: a platform-wide role at most once.
         Index("uq_role_assignments_platform", "user_id", "role", unique=True,
               sqlite_where=text("zone_code IS NULL"), postgresql_where=text("zone_code IS NULL")),

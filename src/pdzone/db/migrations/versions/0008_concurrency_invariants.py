@@ -5,7 +5,8 @@ Revises: 0004
 Create Date: 2026-12-04 19:10:00
 
 Check-then-act rules that Python alone enforced, and parallel requests broke on PostgreSQL:
-- three-way separation (三权分立): a partial unique index, one admin-role assignment per user;
+- three-way separation (三权分立): a partial unique index, one platform-wide admin role per user
+  (zone-scoped admin grants are serialised by a row lock on the user in the grant);
 - a platform-wide role at most once per user (NULL zones are distinct to the old constraint);
 - one pending held clean-room query per grant and approval key;
 - sign-in attempts counted per (account, address) and per address in `login_throttle`, reserved by
@@ -26,10 +27,11 @@ branch_labels = None
 depends_on = None
 
 ADMIN = "role IN ('system_admin', 'security_admin', 'auditor')"
+PLATFORM_ADMIN = ADMIN + " AND zone_code IS NULL"
 
 _CHECKS = [
     ("users holding more than one admin role (三权分立)",
-     f"SELECT user_id FROM role_assignments WHERE {ADMIN} GROUP BY user_id HAVING COUNT(*) > 1"),
+     f"SELECT user_id FROM role_assignments WHERE {ADMIN} GROUP BY user_id HAVING COUNT(DISTINCT role) > 1"),
     ("users holding a platform-wide role twice",
      "SELECT user_id FROM role_assignments WHERE zone_code IS NULL GROUP BY user_id, role HAVING COUNT(*) > 1"),
     ("grants with two pending holds of one query",
@@ -44,8 +46,8 @@ def upgrade() -> None:
         bad = [r[0] for r in conn.execute(sa.text(sql))]
         if bad:
             raise RuntimeError(f"cannot add the constraint: {what}: {sorted(set(bad))}; resolve them first")
-    op.create_index('uq_role_assignments_one_admin', 'role_assignments', ['user_id'], unique=True,
-                    sqlite_where=sa.text(ADMIN), postgresql_where=sa.text(ADMIN))
+    op.create_index('uq_role_assignments_platform_admin', 'role_assignments', ['user_id'], unique=True,
+                    sqlite_where=sa.text(PLATFORM_ADMIN), postgresql_where=sa.text(PLATFORM_ADMIN))
     op.create_index('uq_role_assignments_platform', 'role_assignments', ['user_id', 'role'], unique=True,
                     sqlite_where=sa.text('zone_code IS NULL'), postgresql_where=sa.text('zone_code IS NULL'))
     op.create_index('uq_cleanroom_queries_pending', 'cleanroom_queries', ['grant_id', 'approval_key'], unique=True,
@@ -66,4 +68,4 @@ def downgrade() -> None:
     op.drop_table('login_throttle')
     op.drop_index('uq_cleanroom_queries_pending', table_name='cleanroom_queries')
     op.drop_index('uq_role_assignments_platform', table_name='role_assignments')
-    op.drop_index('uq_role_assignments_one_admin', table_name='role_assignments')
+    op.drop_index('uq_role_assignments_platform_admin', table_name='role_assignments')
