@@ -29,8 +29,11 @@ class Settings(BaseSettings):
     deployment_name: str = "pdzone"
 
     # Authentication (R-21.1, MLPS level 3)
+    # Sign-in throttling (docs/threat-model.md#sign-in): failed attempts per (account, source address)
+    # and per source address within a window; a refused attempt answers like a wrong password.
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_window_s: int = Field(default=15 * 60, ge=1)
+    login_address_threshold: int = Field(default=50, ge=1)
     session_idle_timeout_s: int = Field(default=30 * 60, ge=60)
     session_max_age_s: int = Field(default=12 * 3600, ge=60)
     api_token_max_days: int = Field(default=90, ge=1)

@@ -8,7 +8,7 @@ import time
 
 import pyotp
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from pdzone.audit import queries as aq
 from pdzone.audit.events import os_actor
@@ -16,7 +16,7 @@ from pdzone.audit.models import AuditEvent
 from pdzone.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from pdzone.identity import actions as ida
 from pdzone.identity import auth
-from pdzone.identity.models import User
+from pdzone.identity.models import LoginThrottle, User
 from tests import factories as f
 
 
@@ -86,6 +86,21 @@ def test_separation_of_duties(rt):
         ida.do_grant_role(s, rt.vault, u, "expert", zone_code=None, actor=os_actor())  # others may combine
 
 
+def test_a_security_admin_may_serve_several_zones_but_hold_no_other_admin_role(rt):
+    with rt.store.transaction() as s:
+        f.zone(s, "zone_a")
+        f.zone(s, "zone_b")
+        u, _ = f.user(s, rt.vault, f.org(s), "zoned_sec", role="security_admin", zone_code="zone_a")
+        ida.do_grant_role(s, rt.vault, u, "security_admin", zone_code="zone_b", actor=os_actor())
+        for role, zone in (("auditor", None), ("system_admin", "zone_a")):
+            with pytest.raises(Forbidden) as e:
+                ida.do_grant_role(s, rt.vault, u, role, zone_code=zone, actor=os_actor())
+            assert e.value.code == "separation_of_duties"
+        with pytest.raises(Conflict) as e:
+            ida.do_grant_role(s, rt.vault, u, "security_admin", zone_code="zone_b", actor=os_actor())
+        assert e.value.code == "role_exists"
+
+
 def test_filing_state_machine_and_check(rt):
     with rt.store.transaction() as s:
         f.zone(s, "zone_a")
@@ -124,16 +139,16 @@ def test_login_lockout_after_repeated_failures(rt):
         f.user(s, rt.vault, f.org(s), "locky")
     for _ in range(rt.settings.lockout_threshold):
         assert _login(rt, "locky", "Wrong-Password-1").error.code == "bad_credentials"
-    res = _login(rt, "locky")  # the right password no longer helps
-    assert res.error.code == "account_locked" and res.token is None
+    res = _login(rt, "locky")  # the right password no longer helps, from this address
+    assert res.error.code == "bad_credentials" and res.token is None
     denied = [e for e in events(rt, "identity.session.login") if e.outcome == "denied"]
     with rt.store.sessions() as s:  # repeated denials: one event per reason, with a count (docs/audit-log.md)
         counts = aq.denial_counts(s, [e.id for e in denied])
     assert sum(counts.get(e.id, 1) for e in denied) == rt.settings.lockout_threshold + 1
-    assert [json.loads(e.details)["reason"] for e in denied] == ["bad_credentials", "account_locked"]
+    assert [json.loads(e.details)["reason"] for e in denied] == ["bad_credentials", "throttled"]  # the log says why
     with rt.store.transaction() as s:  # the window passes
-        s.scalar(select(User).where(User.username == "locky")).locked_until = (
-            dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        s.execute(update(LoginThrottle).values(window_start=dt.datetime.now(dt.UTC) - dt.timedelta(
+            seconds=rt.settings.lockout_window_s + 1)))
     assert _login(rt, "locky").token
 
 

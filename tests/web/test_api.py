@@ -43,7 +43,7 @@ def test_health_and_openapi(client):
 def test_wrong_password_and_missing_second_factor_are_401_with_codes(client):
     r = client.post("/api/v1/auth/token", json={"username": "analyst", "password": "nope"})
     assert r.status_code == 401 and r.json()["code"] == "bad_credentials"
-    assert r.json()["message"] == "用户名或密码错误"
+    assert r.json()["message"] == "用户名或密码错误，或尝试过于频繁，请稍后再试"
     r = client.post("/api/v1/auth/token", json={"username": "auditor", "password": DEMO_PASSWORD},
                     headers={"Accept-Language": "en"})
     assert r.status_code == 401 and r.json()["code"] == "mfa_required" and "one-time" in r.json()["message"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pdzone.db import Base, BigId, UTCDateTime
@@ -27,3 +27,7 @@ class CleanroomQuery(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    # One pending hold per grant and approval key, whatever the interleaving (migration 0008).
+    __table_args__ = (Index("uq_cleanroom_queries_pending", "grant_id", "approval_key", unique=True,
+                            sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),)

@@ -397,8 +397,11 @@ def _hold(s: Session, p: Prepared, principal: Principal, actor: Actor, sql: str)
         q = CleanroomQuery(grant_id=p.grant.id, user_id=principal.user_id, scenario=p.scenario, sql=sql,
                            approval_key=p.approval_key, epsilon=gr.to_nano(p.epsilon), level=p.plan.level,
                            status="pending", created_at=utcnow())
-        s.add(q)
-        s.flush()
+        try:
+            with s.begin_nested():
+                s.add(q)
+        except IntegrityError:  # a twin held it meanwhile (one pending per key, a unique index): that hold
+            return _hold(s, p, principal, actor, sql)
         record(s, actor=actor, action=Action.QUERY_HOLD, target_type="query", target_id=str(q.id),
                zone=p.grant.zone_code, details={"scenario": p.scenario, "epsilon": str(p.epsilon),
                                                 "datasets": [d.name for d in p.datasets],

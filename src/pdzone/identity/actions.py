@@ -50,10 +50,11 @@ ORG_KIND_NAMES = {
 }
 
 
-def _flush_unique(session: Session, zh: str, en: str, code: str) -> None:
+def _add_unique(session: Session, obj, zh: str, en: str, code: str) -> None:
+    """Add and flush `obj` in a savepoint: a unique index that a racing twin hit first gives Conflict."""
     try:
-        with session.begin_nested():
-            session.flush()
+        with session.begin_nested():  # the savepoint first: begin_nested flushes what is pending
+            session.add(obj)
     except IntegrityError as e:
         raise Conflict(zh, en, code=code) from e
 
@@ -80,8 +81,7 @@ def do_create_org(session: Session, *, name: str, kind: str, uscc: str, zone_cod
             (Organization.name == org.name) | (Organization.uscc == org.uscc))) is not None:
         raise Conflict("同名或同一信用代码的机构已存在", "an organization with this name or USCC exists",
                        code="org_exists")
-    session.add(org)
-    _flush_unique(session, "机构已存在", "organization exists", "org_exists")
+    _add_unique(session, org, "机构已存在", "organization exists", "org_exists")
     record(session, actor=actor, action=Action.ORG_CREATE, target_type="organization", target_id=org.id,
            zone=zone_code, details={"name": org.name, "kind": org.kind, "uscc": org.uscc})
     return org
@@ -137,8 +137,7 @@ def do_create_user(session: Session, vault: Vault, *, username: str, real_name: 
     user = User(username=username, real_name=real_name, id_number_enc=vault.encrypt("id_number", checked.value),
                 id_number_index=index, id_number_masked=validators.mask_id_number(checked.value),
                 mobile=mobile, org_id=org.id, password_hash=hash_password(password), created_at=utcnow())
-    session.add(user)
-    _flush_unique(session, "用户已存在", "user exists", "user_exists")
+    _add_unique(session, user, "用户已存在", "user exists", "user_exists")
     record(session, actor=actor, action=Action.USER_CREATE, target_type="user", target_id=user.id,
            details={"username": username, "org_id": org.id, "id_number": user.id_number_masked,
                     "warnings": checked.warnings})
@@ -181,6 +180,9 @@ def do_grant_role(session: Session, vault: Vault, user: User, role: str, *, zone
     r = check_role(role)
     if actor.user_id is not None and actor.user_id == user.id:
         raise Forbidden("不能给自己授予角色", "you cannot grant a role to yourself", code="self_grant")
+    # Grants to one user are serialised by a lock on the user's row (PostgreSQL; SQLite has one writer),
+    # so the check below sees every committed grant; a unique index backs it for platform-wide roles.
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())
     held = roles_of(session, user.id)
     if r in ADMIN_ROLES:
         clash = {h for h, _ in held if h in ADMIN_ROLES and h != r}
@@ -190,8 +192,16 @@ def do_grant_role(session: Session, vault: Vault, user: User, role: str, *, zone
                             code="separation_of_duties")
     if (r, zone_code) in held:
         raise Conflict("该用户已有此角色", "the user already holds this role", code="role_exists")
-    session.add(RoleAssignment(user_id=user.id, role=r.value, zone_code=zone_code, granted_at=utcnow(),
-                               granted_by=actor.name))
+    uid = user.id
+    try:  # the checks above read; the unique indexes decide when grants race (migration 0008)
+        with session.begin_nested():  # the savepoint first: begin_nested flushes what is pending
+            session.add(RoleAssignment(user_id=uid, role=r.value, zone_code=zone_code, granted_at=utcnow(),
+                                       granted_by=actor.name))
+    except IntegrityError as e:
+        if r in ADMIN_ROLES and any(h in ADMIN_ROLES and h != r for h, _ in roles_of(session, uid)):
+            raise Forbidden("三权分立：该账号已担任另一管理员角色", "separation of duties: the account already "
+                            "holds another admin role", code="separation_of_duties") from e
+        raise Conflict("该用户已有此角色", "the user already holds this role", code="role_exists") from e
     secret = None
     if r in MFA_ROLES and user.totp_secret_enc is None:
         secret = new_totp_secret()
@@ -260,6 +270,8 @@ def _reason(reason: str) -> str:
 def do_file(session: Session, user: User, zone_code: str, *, reason: str, actor: Actor) -> Filing:
     """File (备案) a person for a zone: pending (or new) → filed."""
     reason = _reason(reason)
+    if actor.user_id is not None and actor.user_id == user.id:
+        raise Forbidden("不能为自己备案", "you cannot file yourself", code="self_filing")
     f = _filing(session, user, zone_code) or _ensure_filing_request(session, user, zone_code, reason=reason,
                                                                     actor=actor)
     if f.status == FilingStatus.FILED:

@@ -2,31 +2,41 @@
 
 Tokens are random secrets; only their hash is stored. Resolving a token reads the database at
 most once per `token_cache_ttl_s` per process (a revoked token stops working within that time
-on every worker), and `last_used_at` is written at most once a minute, so an authenticated GET
-does not write: the idle timeout is enforced with minute precision.
+on every worker), and `last_used_at` is written at most once a minute, best effort and after the
+reads, so an authenticated GET does not write and never fails on a busy database: the idle timeout
+is enforced with minute precision. Sign-in attempts are throttled per (account, source address) and
+per address (docs/threat-model.md#sign-in).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+import logging
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import case, delete, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from pdzone.audit.events import Action, Actor, Outcome, record
 from pdzone.config import Settings
 from pdzone.crypto import Vault
-from pdzone.db import Store, utcnow
-from pdzone.errors import Forbidden, Invalid, Locked, PdzoneError, Unauthorized
+from pdzone.db import Store, UTCDateTime, utcnow
+from pdzone.errors import Forbidden, Invalid, PdzoneError, Unauthorized
 from pdzone.identity.actions import roles_of, totp_secret
-from pdzone.identity.models import AccessToken, Organization, User
+from pdzone.identity.models import AccessToken, LoginThrottle, Organization, User
 from pdzone.identity.passwords import totp_step, verify_password
 from pdzone.identity.roles import MFA_ROLES, PERMISSIONS, SCOPES, Perm, Role
 
+log = logging.getLogger("pdzone.identity")
+SQLITE_BUSY_TIMEOUT_MS = 10000  # what pdzone.db sets on every SQLite connection
 TOKEN_PREFIX = "pdz_"
 TOUCH_EVERY = dt.timedelta(seconds=60)
 
@@ -83,64 +93,137 @@ class LoginResult:
     error: PdzoneError | None = None
 
 
-_BAD = ("用户名或密码错误", "wrong username or password")
+# One answer for an unknown account, a wrong password and a throttled attempt: same status, code and
+# message, and (a real argon2 check runs in every branch) the same time.
+_BAD = ("用户名或密码错误，或尝试过于频繁，请稍后再试",
+        "wrong username or password, or too many attempts: try again later")
+
+
+def _throttle_keys(username: str, source_ip: str | None) -> tuple[str, str]:
+    """(account-at-address key, address key): hashes, so mistyped passwords in the name field are not kept."""
+    ip = source_ip or "-"
+    pair = hashlib.sha256(f"pair\0{username}\0{ip}".encode()).hexdigest()
+    return pair, hashlib.sha256(f"addr\0{ip}".encode()).hexdigest()
+
+
+def _reserve(session: Session, key: str, limit: int, now: dt.datetime, window_s: int) -> bool:
+    """Take one attempt from `key`'s window, or False when `limit` are taken: one conditional update.
+
+    The row lock of the UPDATE (PostgreSQL re-checks the WHERE on the row it waited for; SQLite has one
+    writer) makes this atomic: however many requests race, at most `limit` pass in a window.
+    """
+    t = LoginThrottle.__table__
+    ins = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(t)
+    session.execute(ins.values(key=key, attempts=0, window_start=now).on_conflict_do_nothing(index_elements=["key"]))
+    cut = now - dt.timedelta(seconds=window_s)
+    stale = t.c.window_start < cut
+    res = session.execute(update(t).where(t.c.key == key, or_(stale, t.c.attempts < limit))
+                          .values(attempts=case((stale, 1), else_=t.c.attempts + 1),
+                                  window_start=case((stale, literal(now, UTCDateTime())), else_=t.c.window_start)))
+    return res.rowcount == 1
+
+
+def _refund(session: Session, key: str, *, clear: bool = False) -> None:
+    t = LoginThrottle.__table__
+    session.execute(update(t).where(t.c.key == key, t.c.attempts > 0)
+                    .values(attempts=0 if clear else t.c.attempts - 1))
+
+
+def _sweep(session: Session, now: dt.datetime, window_s: int) -> None:
+    t = LoginThrottle.__table__
+    session.execute(delete(t).where(t.c.window_start < now - dt.timedelta(seconds=window_s)))
 
 
 def check_login(session: Session, vault: Vault, settings: Settings, *, username: str, password: str,
                 otp: str | None, source_ip: str | None = None, request_id: str | None = None) -> LoginResult:
-    """Check credentials; on failure the denial is recorded (and counted) and returned, not raised,
-    so the caller commits the record before answering 401."""
-    now = utcnow()
-    anon = Actor(name=f"anonymous:{username[:64]}", source_ip=source_ip, request_id=request_id)
-    user = session.scalar(select(User).where(User.username == username))
+    """`sign_in` within the caller's one transaction (command line, tests); the caller commits."""
+    return _login(lambda: contextlib.nullcontext(session), vault, settings, username=username, password=password,
+                  otp=otp, source_ip=source_ip, request_id=request_id)
 
-    def deny(code: str, zh: str, en: str, *, count: bool = True, cls=Unauthorized) -> LoginResult:
-        if user is not None and count:
-            if user.failed_since is None or (now - user.failed_since).total_seconds() > settings.lockout_window_s:
-                user.failed_logins, user.failed_since = 0, now
-            user.failed_logins += 1
-            if user.failed_logins >= settings.lockout_threshold:
-                user.locked_until = now + dt.timedelta(seconds=settings.lockout_window_s)
+
+def sign_in(store: Store, vault: Vault, settings: Settings, *, username: str, password: str, otp: str | None,
+            source_ip: str | None = None, request_id: str | None = None) -> LoginResult:
+    """Check credentials, in two short transactions around the password check (the web's sign-in).
+
+    The first reserves an attempt (committed before any password is checked, so parallel requests
+    cannot outrun the count); the password is checked outside any transaction (argon2 takes tens of
+    milliseconds and must not hold SQLite's write lock); the second records the outcome. A denial is
+    recorded and returned, not raised, so the record is committed before the caller answers 401.
+    """
+    return _login(store.transaction, vault, settings, username=username, password=password, otp=otp,
+                  source_ip=source_ip, request_id=request_id)
+
+
+def _login(tx, vault: Vault, settings: Settings, *, username: str, password: str, otp: str | None,
+           source_ip: str | None, request_id: str | None) -> LoginResult:
+    now = utcnow()
+    pair, addr = _throttle_keys(username, source_ip)
+    window = settings.lockout_window_s
+    with tx() as s:
+        row = s.execute(select(User.id, User.password_hash).where(User.username == username)).first()
+        reserved = _reserve(s, pair, settings.lockout_threshold, now, window)
+        if reserved and not _reserve(s, addr, settings.login_address_threshold, now, window):
+            _refund(s, pair)  # the address is spent: this attempt is not checked, so not counted
+            reserved = False
+        if secrets.randbelow(64) == 0:
+            _sweep(s, now, window)
+    # A real argon2 check in every branch: unknown and throttled accounts take the time a wrong password takes.
+    ok = verify_password(row.password_hash if row is not None and reserved else None, password)
+    with tx() as s:
+        user = s.get(User, row.id) if row is not None else None
+        anon = Actor(name=f"anonymous:{username[:64]}", source_ip=source_ip, request_id=request_id)
         actor = anon if user is None else Actor(name=f"user:{user.username}", user_id=user.id, org_id=user.org_id,
                                                  source_ip=source_ip, request_id=request_id)
-        record(session, actor=actor, action=Action.LOGIN, outcome=Outcome.DENIED, target_type="user",
-               target_id=user.id if user else None, details={"reason": code})
-        return LoginResult(error=cls(zh, en, code=code))
 
-    if user is None:
-        verify_password(None, password)  # same time as a real check
-        return deny("bad_credentials", *_BAD)
-    if user.locked_until is not None and user.locked_until > now:
-        return deny("account_locked", "连续登录失败次数过多，账号已临时锁定", "too many failed logins: the account "
-                    "is locked for a while", count=False, cls=Locked)
-    if not verify_password(user.password_hash, password):
-        return deny("bad_credentials", *_BAD)
-    if user.disabled:
-        return deny("account_disabled", "账号已停用", "the account is disabled", count=False)
-    org = session.get(Organization, user.org_id)
-    if org is None or org.disabled:
-        return deny("org_disabled", "所属机构已停用", "the organization is disabled", count=False)
-    roles = roles_of(session, user.id)
-    mfa_needed = any(r in MFA_ROLES for r, _ in roles)
-    if mfa_needed:
-        secret = totp_secret(vault, user)
-        if not otp:
-            return deny("mfa_required", "该账号须输入动态口令", "this account needs its one-time code", count=False)
-        step = totp_step(secret, otp, last_step=user.totp_last_step) if secret else None
-        if step is None:
-            return deny("bad_otp", "动态口令错误或已使用", "wrong or already used one-time code")
-        user.totp_last_step = step
-    user.failed_logins, user.failed_since, user.locked_until = 0, None, None
-    token = _new_token()
-    expires = now + dt.timedelta(seconds=settings.session_max_age_s)
-    at = AccessToken(user_id=user.id, kind="session", name="login", token_hash=vault.token_hash(token),
-                     scopes="*", mfa=mfa_needed, created_at=now, expires_at=expires, last_used_at=now)
-    session.add(at)
-    session.flush()
-    record(session, actor=Actor(name=f"user:{user.username}", user_id=user.id, org_id=user.org_id,
-                                source_ip=source_ip, request_id=request_id),
-           action=Action.LOGIN, target_type="user", target_id=user.id, details={"mfa": mfa_needed})
-    return LoginResult(token=token, principal_user=user, expires_at=expires)
+        def deny(reason: str, zh: str, en: str, *, refund: bool = False) -> LoginResult:
+            """Refused: recorded with its reason; `refund` gives the attempt back (the password was right)."""
+            if refund:
+                _refund(s, pair)
+                _refund(s, addr)
+            record(s, actor=actor, action=Action.LOGIN, outcome=Outcome.DENIED, target_type="user",
+                   target_id=user.id if user else None, details={"reason": reason})
+            return LoginResult(error=Unauthorized(zh, en, code="bad_credentials" if reason in _SAME else reason))
+
+        if not reserved:
+            return deny("throttled", *_BAD)
+        if user is None:
+            return deny("unknown_user", *_BAD)
+        if not ok:
+            return deny("bad_credentials", *_BAD)
+        if user.disabled:
+            return deny("account_disabled", "账号已停用", "the account is disabled", refund=True)
+        org = s.get(Organization, user.org_id)
+        if org is None or org.disabled:
+            return deny("org_disabled", "所属机构已停用", "the organization is disabled", refund=True)
+        mfa_needed = any(r in MFA_ROLES for r, _ in roles_of(s, user.id))
+        if mfa_needed:
+            if not otp:
+                return deny("mfa_required", "该账号须输入动态口令", "this account needs its one-time code", refund=True)
+            secret = totp_secret(vault, user)
+            step = totp_step(secret, otp, last_step=-1) if secret else None
+            if step is None:  # a wrong code counts, like a wrong password
+                return deny("bad_otp", "动态口令错误或已使用", "wrong or already used one-time code")
+            # The step is taken by a conditional update: of parallel sign-ins with one code, one wins.
+            u = User.__table__.c
+            won = s.execute(update(User.__table__).where(
+                u.id == user.id, or_(u.totp_last_step.is_(None), u.totp_last_step < step))
+                .values(totp_last_step=step)).rowcount == 1
+            if not won:  # a replay: the holder of the password, not a guesser; not counted
+                return deny("bad_otp", "动态口令错误或已使用", "wrong or already used one-time code", refund=True)
+        _refund(s, pair, clear=True)
+        _refund(s, addr)
+        token = _new_token()
+        expires = now + dt.timedelta(seconds=settings.session_max_age_s)
+        at = AccessToken(user_id=user.id, kind="session", name="login", token_hash=vault.token_hash(token),
+                         scopes="*", mfa=mfa_needed, created_at=now, expires_at=expires, last_used_at=now)
+        s.add(at)
+        s.flush()
+        record(s, actor=actor, action=Action.LOGIN, target_type="user", target_id=user.id,
+               details={"mfa": mfa_needed})
+        return LoginResult(token=token, principal_user=user, expires_at=expires)
+
+
+_SAME = frozenset({"throttled", "unknown_user", "bad_credentials"})  # all answered as bad_credentials
 
 
 # --- API tokens ----------------------------------------------------------------------------
@@ -253,16 +336,43 @@ def resolve_token(store: Store, vault: Vault, settings: Settings, token: str) ->
                               and (now - last_used).total_seconds() >= settings.session_idle_timeout_s):
             raise Unauthorized(*_EXPIRED, code="token_expired")
         roles = tuple(roles_of_conn(conn, row["uid"]))
-        if now - last_used >= TOUCH_EVERY:
-            conn.execute(update(AccessToken.__table__).where(t.id == row["id"]).values(last_used_at=now))
-            conn.commit()
-            last_used = now
+    if now - last_used >= TOUCH_EVERY and _touch(store, row["id"], now):
+        last_used = now
     p = Principal(user_id=row["uid"], username=row["username"], real_name=row["real_name"], org_id=row["org_id"],
                   org_name=row["org_name"], roles=roles, token_id=row["id"], token_kind=row["kind"],
                   scopes=None if row["scopes"] == "*" else frozenset(row["scopes"].split()),
                   token_zone=row["zone_code"], expires_at=expires)
     TOKEN_CACHE.put(key, p, last_used)
     return p
+
+
+def _touch(store: Store, token_id: int, now: dt.datetime) -> bool:
+    """Best effort: note that a token was used, in its own short transaction after the reads.
+
+    It never waits for a busy database and never fails the request (it used to write inside the read
+    and turned SQLite's `database is locked` into 500s under load). A touch that did not land is tried
+    again at the next database resolve; the idle timeout is enforced to about a minute anyway.
+    """
+    t = AccessToken.__table__.c
+    sqlite = store.dialect == "sqlite"
+    try:
+        with store.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection if sqlite else None
+            if raw is not None:  # wait at most 50 ms for the write lock, on this connection only
+                raw.execute("PRAGMA busy_timeout=50")
+            try:
+                with conn.execution_options(pdzone_write=True).begin():
+                    if not sqlite:
+                        conn.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+                    conn.execute(update(AccessToken.__table__).where(t.id == token_id, t.last_used_at < now)
+                                 .values(last_used_at=now))
+            finally:
+                if raw is not None:
+                    raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        return True
+    except DBAPIError:
+        log.info("token %s: last use not recorded (database busy)", token_id)
+        return False
 
 
 def roles_of_conn(conn, user_id: int):

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pdzone.db import Base, BigId, UTCDateTime
@@ -38,11 +49,16 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Unused since migration 0008 (sign-in throttling lives in `login_throttle`); kept so it can be downgraded.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     failed_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# roles.ADMIN_ROLES, platform-wide: a security admin may also hold the role for several zones, one row each.
+PLATFORM_ADMIN_SQL = "role IN ('system_admin', 'security_admin', 'auditor') AND zone_code IS NULL"
 
 
 class RoleAssignment(Base):
@@ -57,7 +73,17 @@ class RoleAssignment(Base):
     granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     granted_by: Mapped[str] = mapped_column(String(200))
 
-    __table_args__ = (UniqueConstraint("user_id", "role", "zone_code", name="uq_role_assignment"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "role", "zone_code", name="uq_role_assignment"),
+        # 三权分立 held by the database for the platform-wide admin roles: at most one per account,
+        # whatever the interleaving of grants (a check in Python alone let parallel grants through).
+        # Zone-scoped admin grants are serialised by a lock on the user's row (actions.do_grant_role).
+        Index("uq_role_assignments_platform_admin", "user_id", unique=True,
+              sqlite_where=text(PLATFORM_ADMIN_SQL), postgresql_where=text(PLATFORM_ADMIN_SQL)),
+        # NULL zones are distinct to a plain unique constraint: a platform-wide role at most once.
+        Index("uq_role_assignments_platform", "user_id", "role", unique=True,
+              sqlite_where=text("zone_code IS NULL"), postgresql_where=text("zone_code IS NULL")),
+    )
 
 
 class Filing(Base):
@@ -95,3 +121,17 @@ class AccessToken(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Sign-in attempts per key in a fixed window: one row per (account, source address) and per address.
+
+    The key is a hash, so names mistyped into the username field are not kept. An attempt is reserved
+    here, by a conditional update, before the password is checked (see identity.auth).
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

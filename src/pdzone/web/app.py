@@ -13,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pdzone.errors import PdzoneError
@@ -74,6 +76,19 @@ def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True, run
                 "message_zh": zh, "message_en": str(exc.detail), "request_id": request_id(request)}
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(SATimeoutError)
+    async def database_error(request: Request, exc: Exception):
+        """A busy database (SQLite's lock, a PostgreSQL lock or statement timeout, a full pool) is 503
+        `busy` with Retry-After, not 500: the request did nothing and may be sent again."""
+        if not _busy(exc):
+            return await unexpected(request, exc)
+        log.warning("database busy: %s %s: %s", request.method, request.url.path, str(exc).splitlines()[0])
+        body = {"code": "busy", "message_zh": "系统繁忙，请稍后重试", "message_en": "the database is busy: "
+                "retry shortly", "request_id": request_id(request)}
+        body["message"] = body["message_en"] if request_lang(request) == "en" else body["message_zh"]
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         log.exception("unexpected error", extra={"request_id": request_id(request)})
@@ -93,6 +108,21 @@ def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True, run
     app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+# SQLSTATEs of a busy PostgreSQL: lock_not_available, query_canceled (timeouts), too_many_connections,
+# serialization_failure, deadlock_detected.
+_BUSY_SQLSTATES = frozenset({"55P03", "57014", "53300", "40001", "40P01"})
+
+
+def _busy(exc: Exception) -> bool:
+    if isinstance(exc, SATimeoutError):  # no pooled connection free in time
+        return True
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    msg = str(orig or exc).lower()
+    return "database is locked" in msg or "database table is locked" in msg or "database is busy" in msg
 
 
 _HEADERS = [

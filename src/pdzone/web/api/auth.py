@@ -30,9 +30,8 @@ class TokenOut(BaseModel):
 def login(request: Request, username: str, password: str, otp: str | None) -> id_auth.LoginResult:
     """Shared by the API and the console: check, commit the record, then answer."""
     rt = request.app.state.runtime
-    with rt.store.transaction() as s:
-        res = id_auth.check_login(s, rt.vault, rt.settings, username=username, password=password, otp=otp,
-                                  source_ip=client_ip(request), request_id=request_id(request))
+    res = id_auth.sign_in(rt.store, rt.vault, rt.settings, username=username, password=password, otp=otp,
+                          source_ip=client_ip(request), request_id=request_id(request))
     if res.error:
         raise res.error
     return res
