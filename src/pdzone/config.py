@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+_MEMORY = r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
+_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30,
+          "TIB": 2**40}
+
+
+def memory_bytes(text: str) -> int:
+    """A memory size as the settings write it (`2GB`, `512 MiB`) in bytes."""
+    m = re.match(r"^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)$", text.strip())
+    if not m or m.group(2).upper() not in _UNITS:
+        raise ValueError(f"not a memory size: {text!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
 
 
 def _default_data_dir() -> Path:
@@ -54,6 +67,17 @@ class Settings(BaseSettings):
     job_stale_after_s: float = Field(default=300.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
 
+    # Limits on what a caller may send (ISSUE 8 §5): request bodies, uploads and what an import may read
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)  # any request but an upload
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)  # the dataset upload routes
+    import_max_rows: int = Field(default=10_000_000, ge=1)
+    import_max_cells: int = Field(default=200_000_000, ge=1)  # rows × columns
+    import_max_uncompressed_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)  # xlsx members, Parquet
+    import_max_ratio: float = Field(default=100.0, ge=2)  # uncompressed / compressed, per xlsx member
+    import_memory_limit: str = Field(default="2GB", pattern=_MEMORY)  # an import's estimated working memory
+    worker_memory_limit: str = Field(default="", pattern=rf"{_MEMORY}|^$")  # RLIMIT_AS of `pdzone worker`
+    spool_stale_after_s: float = Field(default=3600.0, gt=0)  # an unowned spooled upload older than this goes
+
     # Clean room (R-25, R-27, R-32)
     cleanroom_engine: Literal["duckdb", "postgres", "spark"] = "duckdb"
     cleanroom_engine_url: str = ""  # postgres: the zone's PostgreSQL DSN; spark: master URL or sc:// address
@@ -63,7 +87,7 @@ class Settings(BaseSettings):
     cleanroom_delta_per_query: float = Field(default=1e-7, gt=0, lt=1e-3)
     cleanroom_timeout_s: float = Field(default=60.0, gt=0)
     cleanroom_max_rows: int = Field(default=1000, ge=1, le=100_000)
-    cleanroom_memory_limit: str = Field(default="4GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    cleanroom_memory_limit: str = Field(default="4GB", pattern=_MEMORY)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

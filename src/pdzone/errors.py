@@ -62,3 +62,17 @@ class BadRequest(PdzoneError):
 
     status = 400
     code = "bad_request"
+
+
+class PayloadTooLarge(PdzoneError):
+    """A request body or upload over its configured limit (PDZONE_MAX_BODY_BYTES, PDZONE_MAX_UPLOAD_BYTES)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class StorageFull(PdzoneError):
+    """The disk is full (ENOSPC): nothing was changed."""
+
+    status = 507
+    code = "storage_full"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,6 +18,18 @@ def client(rt):
     with TestClient(create_app(rt, maintain_log=False)) as c:
         c.rt = rt
         yield c
+
+
+def wait_job(client, job_id: int, headers: dict, timeout: float = 60.0) -> dict:
+    """Poll the job status route until the job is done (the app's in-process worker runs it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(f"/api/v1/jobs/{job_id}", headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.headers["cache-control"] == "no-store"
+        if r.json()["done"] or time.monotonic() > deadline:
+            return r.json()
+        time.sleep(0.1)
 
 
 def test_catalog_lists_by_zone_and_shows_metadata_only(client):
@@ -102,8 +116,11 @@ def test_filed_operator_uploads_a_gbk_csv_and_sees_pii_and_a_suggested_level(cli
     form = {"zone": "bj_comprehensive", "name": "uploaded", "provider": "北京市市场监督管理局", "title": "上传测试"}
     op = token(client, "operator")
     r = client.post("/api/v1/datasets", data=form, files={"file": ("人员.csv", csv_bytes, "text/csv")}, headers=op)
-    assert r.status_code == 201, r.text
-    doc = r.json()
+    assert r.status_code == 202, r.text  # queued: the import runs as a background job
+    assert r.headers["location"] == r.json()["status_url"] == f"/api/v1/jobs/{r.json()['job_id']}"
+    job = wait_job(client, r.json()["job_id"], op)
+    assert job["status"] == "succeeded" and job["result"] == {"dataset": "uploaded", "scanned": True}
+    doc = client.get("/api/v1/datasets/uploaded", headers=op).json()
     assert doc["source_encoding"] == "gb18030" and doc["level"] is None and doc["suggested_level"] == 3
     assert {c["name"]: (c["pii"] or {}).get("type") for c in doc["columns"]}["身份证号"] == "resident_id"
     r = client.post("/api/v1/datasets", data={**form, "name": "uploaded2"},
@@ -111,7 +128,13 @@ def test_filed_operator_uploads_a_gbk_csv_and_sees_pii_and_a_suggested_level(cli
     assert r.status_code == 403
     bad = client.post("/api/v1/datasets", data={**form, "name": "bad"},
                       files={"file": ("x.csv", b"a,b\n1,2\n3,4,5\n", "text/csv")}, headers=op)
-    assert bad.status_code == 422 and bad.json()["details"]["line"] == 3
+    assert bad.status_code == 202
+    failed = wait_job(client, bad.json()["job_id"], op)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "bad_import_file"
+    assert failed["error"]["details"]["line"] == 3
+    assert client.get(bad.json()["status_url"], headers=token(client, "analyst")).status_code == 404
+    taken = client.post("/api/v1/datasets", data=form, files={"file": ("x.csv", csv_bytes, "text/csv")}, headers=op)
+    assert taken.status_code == 409 and taken.json()["code"] == "dataset_exists"  # checked before queueing
 
 
 def test_preview_is_masked_audited_and_refused_under_r28(client):

@@ -36,6 +36,53 @@ def _bad(zh: str, en: str, **details) -> Invalid:
     return Invalid(zh, en, code="bad_import_file", details=details)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one import may read (PDZONE_IMPORT_*): checked before parsing where the file says it (zip members,
+    Parquet metadata, file size), and again while reading (rows, cells, working memory)."""
+
+    max_rows: int = 10_000_000
+    max_cells: int = 200_000_000
+    max_uncompressed: int = 512 * 1024 * 1024
+    max_ratio: float = 100.0
+    memory: int = 2 * 10**9
+
+    @classmethod
+    def from_settings(cls, settings) -> Limits:
+        from pdzone.config import memory_bytes
+
+        return cls(max_rows=settings.import_max_rows, max_cells=settings.import_max_cells,
+                   max_uncompressed=settings.import_max_uncompressed_bytes, max_ratio=settings.import_max_ratio,
+                   memory=memory_bytes(settings.import_memory_limit))
+
+    def check_rows(self, rows: int, columns: int) -> None:
+        if rows > self.max_rows:
+            raise Invalid(f"文件的数据行超过上限 {self.max_rows} 行", f"the file has more than {self.max_rows} data "
+                          "rows, the limit", code="import_too_many_rows", status=413,
+                          details={"limit": self.max_rows})
+        if rows * columns > self.max_cells:
+            raise Invalid(f"文件的单元格数（行数×列数）超过上限 {self.max_cells}",
+                          f"the file has more than {self.max_cells} cells (rows × columns), the limit",
+                          code="import_too_many_cells", status=413, details={"limit": self.max_cells})
+
+    def check_size(self, size: int, what: str) -> None:
+        """`size` bytes of `what` (uncompressed content, or estimated working memory) against their limit."""
+        limit = self.memory if what == "memory" else self.max_uncompressed
+        if size > limit:
+            zh = "导入所需内存" if what == "memory" else "文件解压后的内容"
+            raise Invalid(f"{zh}（约 {size} 字节）超过上限 {limit} 字节；请拆分文件",
+                          f"the file's {'working memory' if what == 'memory' else 'uncompressed content'} "
+                          f"(about {size} bytes) exceeds the limit of {limit} bytes: split the file",
+                          code="import_too_large", status=413, details={"limit": limit, "size": size, "what": what})
+
+
+DEFAULT_LIMITS = Limits()
+#: Working memory of a CSV import per byte of file: the text, its offsets, and the typed copies.
+_CSV_MEMORY_FACTOR = 3
+#: Working memory of an xlsx cell read as text: a Python string and its list slot, beyond the text itself.
+_CELL_OVERHEAD = 64
+
+
 def detect_encoding(head: bytes) -> str:
     """utf-8-sig (BOM), utf-8, or gb18030 (a superset of GBK), decided on the first megabytes."""
     if head.startswith(b"\xef\xbb\xbf"):
@@ -105,20 +152,27 @@ def infer_types(table: pa.Table) -> pa.Table:
     return pa.table(cols, names=table.column_names)
 
 
-def read_csv(path: Path) -> Source:
+def read_csv(path: Path, limits: Limits = DEFAULT_LIMITS) -> Source:
+    limits.check_size(path.stat().st_size * _CSV_MEMORY_FACTOR, "memory")
     with path.open("rb") as f:
         head = f.read(4 * 1024 * 1024)
     enc = detect_encoding(head)
     first = head.split(b"\n", 1)[0].decode(enc, errors="strict").rstrip("\r")
     names = _check_names(next(csv.reader([first]), []))
     try:
-        table = pacsv.read_csv(
+        reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(encoding="utf-8" if enc == "utf-8-sig" else enc, skip_rows=1,
                                            column_names=names, block_size=8 << 20),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
+        batches, rows = [], 0
+        for batch in reader:  # the caps are checked as the rows arrive, not after all are in memory
+            rows += batch.num_rows
+            limits.check_rows(rows, len(names))
+            batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=reader.schema)
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
         msg = str(e).splitlines()[0][:300]
         line = _first_bad_line(path, enc, len(names))
@@ -139,7 +193,15 @@ def _first_bad_line(path: Path, enc: str, ncols: int) -> int | None:
     return None
 
 
-def read_parquet(path: Path) -> Source:
+def read_parquet(path: Path, limits: Limits = DEFAULT_LIMITS) -> Source:
+    try:
+        meta = pq.ParquetFile(path).metadata  # what the file says it holds, checked before any row is read
+    except (pa.ArrowInvalid, OSError) as e:
+        raise _bad("无法读取 Parquet 文件", f"cannot read the Parquet file: {str(e)[:200]}") from e
+    limits.check_rows(meta.num_rows, meta.num_columns)
+    uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    limits.check_size(uncompressed, "uncompressed")
+    limits.check_size(uncompressed * 2, "memory")  # the decoded columns and their typed copies
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
@@ -148,26 +210,63 @@ def read_parquet(path: Path) -> Source:
     return Source(infer_types(table), "parquet", None)
 
 
-def read_xlsx(path: Path) -> Source:
+def check_xlsx(path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse a workbook whose members would expand too far (a zip bomb) from the archive's directory alone,
+    before any of it is decompressed. The sizes the directory states are binding: Python's zipfile stops a
+    member at its stated size and fails its checksum if it holds more."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise _bad("无法读取 Excel 文件（须为 .xlsx）", f"cannot read the Excel workbook: {str(e)[:200]}") from e
+    total = 0
+    for m in members:
+        total += m.file_size
+        ratio = m.file_size / max(m.compress_size, 1)
+        if m.file_size > 1024 * 1024 and ratio > limits.max_ratio:
+            raise Invalid(f"Excel 文件的压缩比异常（{ratio:.0f} 倍，上限 {limits.max_ratio:.0f} 倍），疑为压缩炸弹，"
+                          "已拒绝", f"the workbook's member {m.filename[:100]} expands {ratio:.0f} times (the "
+                          f"limit is {limits.max_ratio:.0f}): refused as a possible zip bomb",
+                          code="import_compression_ratio", status=422,
+                          details={"member": m.filename[:100], "ratio": round(ratio), "limit": limits.max_ratio})
+    limits.check_size(total, "uncompressed")
+
+
+def read_xlsx(path: Path, limits: Limits = DEFAULT_LIMITS) -> Source:
     from openpyxl import load_workbook
 
+    check_xlsx(path, limits)
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many kinds for a broken workbook
         raise _bad("无法读取 Excel 文件（须为 .xlsx）", f"cannot read the Excel workbook: {str(e)[:200]}") from e
     try:
-        rows = wb.worksheets[0].iter_rows(values_only=True)
+        ws = wb.worksheets[0]
+        # read-only mode trusts the sheet's stored <dimension>, which other programs often leave stale (it
+        # would cut rows and columns silently): read the sheet's real extent instead
+        ws.reset_dimensions()
+        rows = ws.iter_rows(values_only=True)
         header = next(rows, None)
         if header is None:
             raise _bad("Excel 工作表为空", "the worksheet is empty")
         names = _check_names(["" if h is None else str(h) for h in header])
         data: list[list[str | None]] = [[] for _ in names]
+        memory = 0
         for r, row in enumerate(rows, start=2):
             if len(row) > len(names) and any(v is not None for v in row[len(names):]):
                 raise _bad(f"第 {r} 行的列数多于表头", f"row {r} has more cells than the header", line=r)
             for i in range(len(names)):
                 v = row[i] if i < len(row) else None
-                data[i].append(None if v is None else _cell_text(v))
+                text = None if v is None else _cell_text(v)
+                memory += _CELL_OVERHEAD + (len(text) if text else 0)
+                data[i].append(text)
+            if r % 4096 == 0:
+                limits.check_rows(r - 1, len(names))
+                limits.check_size(memory, "memory")
+        limits.check_rows(len(data[0]) if data else 0, len(names))
+        limits.check_size(memory, "memory")
     finally:
         wb.close()
     table = pa.table({n: pa.array(col, pa.string()) for n, col in zip(names, data, strict=True)})
@@ -185,15 +284,16 @@ def _cell_text(v) -> str:
 READERS = {".csv": read_csv, ".txt": read_csv, ".parquet": read_parquet, ".xlsx": read_xlsx}
 
 
-def read_source(path: Path) -> Source:
-    """Read a department's file by its extension; a bad file gets a clear error naming row or column."""
+def read_source(path: Path, limits: Limits = DEFAULT_LIMITS) -> Source:
+    """Read a department's file by its extension; a bad file gets a clear error naming row or column, and one
+    beyond the `limits` a 413 (`import_too_large`, `import_too_many_rows`, …) before it fills the memory."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise Invalid(f"不支持的文件类型：{path.suffix}（支持 .csv .parquet .xlsx）",
                       f"unsupported file type {path.suffix} (use .csv, .parquet or .xlsx)", code="unsupported_format")
     if not path.is_file():
         raise Invalid(f"找不到文件：{path}", f"no such file: {path}", code="file_not_found")
-    src = reader(path)
+    src = reader(path, limits)
     if src.table.num_rows == 0:
         raise _bad("文件没有数据行", "the file has no data rows")
     return src

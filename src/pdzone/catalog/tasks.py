@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from pdzone import jobs
 from pdzone.audit.events import Actor
 from pdzone.catalog import actions as cat
-from pdzone.catalog.importing import READERS, read_source
+from pdzone.catalog.importing import DEFAULT_LIMITS, READERS, Limits, check_xlsx, read_source
 from pdzone.catalog.models import Dataset
 from pdzone.db import Store
 from pdzone.errors import Conflict, Invalid, PdzoneError
@@ -58,7 +58,7 @@ def check_format(filename: str) -> str:
 
 def enqueue_import(store: Store, data_dir: Path, upload: BinaryIO, *, filename: str, name: str, zone_code: str,
                    provider: str, actor: Actor, title: str | None = None, level: int | None = None,
-                   basis: str = "", privacy_unit: str | None = None) -> int:
+                   basis: str = "", privacy_unit: str | None = None, limits: Limits = DEFAULT_LIMITS) -> int:
     """Spool the upload (0600, under the data dir) and queue its import; the job's id.
 
     `filename` is the department's file name, kept as the version's source. Nothing is queued, and the
@@ -66,7 +66,21 @@ def enqueue_import(store: Store, data_dir: Path, upload: BinaryIO, *, filename: 
     """
     suffix = check_format(filename)
     stored = spool.spool(data_dir, upload, suffix)
+    return enqueue_spooled(store, data_dir, stored, filename=filename, name=name, zone_code=zone_code,
+                           provider=provider, actor=actor, title=title, level=level, basis=basis,
+                           privacy_unit=privacy_unit, limits=limits)
+
+
+def enqueue_spooled(store: Store, data_dir: Path, stored: str, *, filename: str, name: str, zone_code: str,
+                    provider: str, actor: Actor, title: str | None = None, level: int | None = None,
+                    basis: str = "", privacy_unit: str | None = None, limits: Limits = DEFAULT_LIMITS) -> int:
+    """Queue the import of an upload already spooled as `stored` (the upload routes stream it there), which
+    the job then owns; the job's id. What can be refused from the file's structure alone (a workbook that
+    would expand too far) is refused here, at once; the spooled file is removed when anything fails."""
     try:
+        check_format(filename)
+        if Path(filename).suffix.lower() == ".xlsx":
+            check_xlsx(spool.path_of(data_dir, stored), limits)
         with store.transaction() as s:
             job = jobs.enqueue(s, kind=IMPORT, actor=actor, zone=zone_code, files=[stored], payload={
                 "file": stored, "source": filename[:300], "name": name, "provider": provider, "title": title,
@@ -98,7 +112,7 @@ def run_import(job: jobs.RunningJob, rt: Any) -> dict:
     """The `catalog.import` handler. `rt` is the runtime (store, key store, suite, dataset storage)."""
     p = job.payload
     job.progress(STEPS["reading"], "reading")
-    src = read_source(job.file(p["file"]))
+    src = read_source(job.file(p["file"]), Limits.from_settings(rt.settings))
     made: list[int] = []
     try:
         with rt.store.transaction() as s:

@@ -512,10 +512,13 @@ def worker(once: bool = typer.Option(False, "--once", help="Run the jobs waiting
     import threading
 
     import pdzone.catalog.tasks  # noqa: F401  (registers the catalog's job handlers)
-    from pdzone.jobs.worker import Worker
+    from pdzone.jobs.worker import Worker, sweep_spools
 
     rt = _rt()
+    if rt.settings.worker_memory_limit:
+        _limit_memory(rt.settings.worker_memory_limit)
     w = Worker.from_settings(rt.store, rt, rt.settings)
+    sweep_spools(rt.store, rt.settings.data_dir, older_than_s=rt.settings.spool_stale_after_s)
     try:
         if once:
             n = w.drain()
@@ -529,6 +532,18 @@ def worker(once: bool = typer.Option(False, "--once", help="Run the jobs waiting
             w.run_forever(stop, rt.settings.job_poll_s, after_job=rt.maintain_log)
     finally:
         rt.store.dispose()
+
+
+def _limit_memory(limit: str) -> None:
+    """Cap this process's address space (PDZONE_WORKER_MEMORY_LIMIT): a job that needs more fails with
+    `job_out_of_memory` instead of starving the machine."""
+    import resource
+
+    from pdzone.config import memory_bytes
+
+    n = memory_bytes(limit)
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (n if hard == resource.RLIM_INFINITY else min(n, hard), hard))
 
 
 @app.command("demo")

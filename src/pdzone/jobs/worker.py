@@ -7,6 +7,8 @@ claims only the kinds it has handlers for. The server runs workers in-process (`
 
 from __future__ import annotations
 
+import errno
+import json
 import logging
 import os
 import socket
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from pdzone.config import Settings
@@ -23,11 +26,31 @@ from pdzone.db import Store
 from pdzone.errors import PdzoneError
 from pdzone.jobs import actions, spool
 from pdzone.jobs.actions import Claim
+from pdzone.jobs.models import Job, JobStatus
 
 log = logging.getLogger("pdzone.jobs")
 
 INTERNAL = ("后台任务执行时发生内部错误，已记录；请稍后重试或联系系统管理员",
             "the job failed with an internal error; it has been logged: try again later or contact the administrator")
+
+OUT_OF_MEMORY = ("后台任务超出内存限制，已停止；请拆分文件或联系系统管理员调整限制",
+                 "the job ran out of memory and was stopped: split the file or ask the administrator to raise "
+                 "the limit")
+STORAGE_FULL = ("存储空间已满，操作未完成；请联系系统管理员", "the storage is full; nothing was changed: contact the "
+                "administrator")
+
+
+def sweep_spools(store: Store, data_dir: Path, *, older_than_s: float) -> list[str]:
+    """At start (server, `pdzone worker`): remove spooled files that no waiting or running job owns (an upload
+    cut off by a crash), once they are older than `older_than_s`; the names removed."""
+    with store.sessions() as s:
+        rows = s.scalars(select(Job.payload).where(Job.status.in_([JobStatus.QUEUED.value,
+                                                                   JobStatus.RUNNING.value]))).all()
+    owned = {name for payload in rows for name in json.loads(payload).get("spool", ())}
+    gone = spool.sweep(data_dir, owned, older_than_s=older_than_s)
+    if gone:
+        log.warning("removed %d stale spooled file(s) under %s", len(gone), data_dir / spool.SPOOL_DIR)
+    return gone
 
 
 class RunningJob:
@@ -164,6 +187,16 @@ class Worker:
                 result = handler(job, self.env)
             except PdzoneError as e:
                 error = e
+            except MemoryError:
+                log.warning("job %s (%s) ran out of memory", claim.id, claim.kind)
+                error = PdzoneError(*OUT_OF_MEMORY, code="job_out_of_memory", status=413)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    log.exception("job %s (%s) failed", claim.id, claim.kind)
+                    error = PdzoneError(*INTERNAL, code="internal_error", status=500)
+                else:
+                    log.error("job %s (%s): no space left on the device", claim.id, claim.kind)
+                    error = PdzoneError(*STORAGE_FULL, code="storage_full", status=507)
             except Exception:
                 log.exception("job %s (%s) failed", claim.id, claim.kind)
                 error = PdzoneError(*INTERNAL, code="internal_error", status=500)

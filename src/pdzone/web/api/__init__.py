@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from pdzone.web.api import audit, auth, cleanroom, datasets, directory
+from pdzone.web.api import audit, auth, cleanroom, datasets, directory, jobs
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
@@ -10,3 +10,4 @@ router.include_router(directory.router)
 router.include_router(audit.router)
 router.include_router(datasets.router)
 router.include_router(cleanroom.router)
+router.include_router(jobs.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from pdzone.identity import auth as id_auth
@@ -38,8 +38,10 @@ def login(request: Request, username: str, password: str, otp: str | None) -> id
 
 
 @router.post("/auth/token", response_model=TokenOut)
-def issue_token(body: LoginIn, request: Request):
+def issue_token(body: LoginIn, request: Request, response: Response):
     """Sign in with username, password and (for the admin roles) a TOTP code."""
+    response.headers["Cache-Control"] = "no-store"  # a secret: no cache may keep it (RFC 6749 §5.1)
+    response.headers["Pragma"] = "no-cache"
     res = login(request, body.username, body.password, body.otp)
     return TokenOut(access_token=res.token or "", expires_at=res.expires_at or dt.datetime.now(dt.UTC))
 
@@ -68,8 +70,10 @@ class ApiTokenIn(BaseModel):
 
 
 @router.post("/auth/api-tokens", status_code=201)
-def create_api_token(body: ApiTokenIn, ctx: Ctx = Depends(api_ctx)):
+def create_api_token(body: ApiTokenIn, response: Response, ctx: Ctx = Depends(api_ctx)):
     """Issue a scoped, expiring API token for the SDK. The secret is shown only in this answer."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     with ctx.rt.store.transaction() as s:
         token, at = id_auth.do_issue_api_token(s, ctx.rt.vault, ctx.rt.settings, ctx.principal, name=body.name,
                                                scopes=body.scopes, days=body.days, zone_code=body.zone,

@@ -3,23 +3,26 @@ the egress gate."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from pdzone.catalog import access
+from pdzone.catalog import access, tasks
 from pdzone.catalog import actions as cat
 from pdzone.catalog import queries as cq
+from pdzone.catalog.importing import Limits
 from pdzone.egress import gate
 from pdzone.errors import NotFound
 from pdzone.identity.roles import Perm
+from pdzone.jobs import spool
 from pdzone.web.context import Ctx, api_ctx
+from pdzone.web.upload import receive_upload
 
 router = APIRouter(prefix="/datasets", tags=["catalog"])
 
@@ -189,28 +192,70 @@ def stats(name: str, ctx: Ctx = Depends(api_ctx)):
     return {**data, "receipt": receipt.as_dict()}
 
 
-@router.post("", status_code=201)
-def import_upload(file: UploadFile = File(...), zone: str = Form(max_length=64), name: str = Form(max_length=64),
-                  provider: str = Form(max_length=200), title: str | None = Form(None, max_length=200),
-                  level: int | None = Form(None, ge=1, le=4), basis: str = Form("", max_length=2000),
-                  privacy_unit: str | None = Form(None, max_length=200), ctx: Ctx = Depends(api_ctx)):
-    """Import a CSV (UTF-8 or GBK), Parquet or Excel file into a zone (filed operator staff). A level given here
-    is a proposal: the dataset counts as level 4 until the provider or the security admin confirms it."""
+class ImportForm(BaseModel):
+    """The text fields of an upload (multipart/form-data, beside the `file`)."""
+
+    zone: str = Field(max_length=64)
+    name: str = Field(max_length=64)
+    provider: str = Field(max_length=200)
+    title: str | None = Field(default=None, max_length=200)
+    level: int | None = Field(default=None, ge=1, le=4)
+    basis: str = Field(default="", max_length=2000)
+    privacy_unit: str | None = Field(default=None, max_length=200)
+
+
+class ImportQueued(BaseModel):
+    job_id: int
+    status: str = "queued"
+    status_url: str = Field(description="GET it for the job's progress, then its dataset or its error")
+
+
+_IMPORT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file", "zone", "name", "provider"],
+    "properties": {"file": {"type": "string", "format": "binary",
+                            "description": "CSV (UTF-8 or GBK), Parquet or Excel .xlsx"},
+                   **ImportForm.model_json_schema()["properties"]}}}}}}
+
+
+@router.post("", status_code=202, response_model=ImportQueued, openapi_extra=_IMPORT_BODY)
+async def import_upload(request: Request, response: Response, ctx: Ctx = Depends(api_ctx)):
+    """Upload a CSV (UTF-8 or GBK), Parquet or Excel file and queue its import into a zone (filed operator
+    staff): 202 with the job's id; `GET /api/v1/jobs/{id}` gives its progress, then the dataset or the error
+    (naming the bad line or column). The upload streams into the data directory (0600), never a temp dir, and
+    is limited to `PDZONE_MAX_UPLOAD_BYTES` (413 `payload_too_large`)."""
     rt = ctx.rt
-    with rt.store.sessions() as s:
-        access.check(s, ctx.principal, Perm.DATASET_IMPORT, zone)
-    suffix = FsPath(file.filename or "").suffix.lower()
-    with tempfile.TemporaryDirectory() as d:
-        path = FsPath(d) / f"upload{suffix}"
-        with path.open("wb") as out:
-            shutil.copyfileobj(file.file, out, length=1 << 20)
-        ds = cat.import_dataset(rt.store, rt.keystore, rt.suite, rt.datasets, path, name=name, zone_code=zone,
-                                provider=provider, actor=ctx.actor, title=title, level=level, basis=basis,
-                                privacy_unit=privacy_unit, decides=False)
-    with rt.store.transaction() as s:
-        ds = cat.find_dataset(s, ds.name)
-        cat.do_scan(s, rt.keystore, rt.suite, rt.datasets, ds, actor=ctx.actor)
-        return cq.dataset_json(s, ds)
+    await run_in_threadpool(ctx.require_any, Perm.DATASET_IMPORT)  # before any of the body is read
+    data_dir = rt.settings.data_dir
+    up = await receive_upload(request, data_dir)
+    try:
+        try:
+            form = ImportForm.model_validate(up.fields)
+        except ValidationError as e:
+            raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors()]) from e
+        if up.stored is None:
+            raise RequestValidationError([{"type": "missing", "loc": ("body", "file"), "msg": "Field required"}])
+        stored, up.stored = up.stored, None  # from here the queueing owns (and on failure removes) the file
+        job_id = await run_in_threadpool(_queue_import, ctx, form, stored, up.filename or "")
+    finally:
+        up.discard(data_dir)
+    response.headers["Location"] = f"/api/v1/jobs/{job_id}"
+    return ImportQueued(job_id=job_id, status_url=f"/api/v1/jobs/{job_id}")
+
+
+def _queue_import(ctx: Ctx, form: ImportForm, stored: str, filename: str) -> int:
+    rt = ctx.rt
+    try:
+        with rt.store.sessions() as s:
+            access.check(s, ctx.principal, Perm.DATASET_IMPORT, form.zone)
+            tasks.check_import(s, name=form.name.strip(), zone_code=form.zone, provider=form.provider,
+                               level=form.level, basis=form.basis)
+    except BaseException:
+        spool.remove(rt.settings.data_dir, [stored])
+        raise
+    return tasks.enqueue_spooled(rt.store, rt.settings.data_dir, stored, filename=FsPath(filename).name[:300],
+                                 name=form.name.strip(), zone_code=form.zone, provider=form.provider,
+                                 actor=ctx.actor, title=form.title, level=form.level, basis=form.basis,
+                                 privacy_unit=form.privacy_unit, limits=Limits.from_settings(rt.settings))
 
 
 class MetadataIn(BaseModel):

@@ -14,22 +14,25 @@ caller, masks every column, audits the release and gives a receipt (R-25, R-32).
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 from pathlib import Path as FsPath
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from pdzone.catalog import access, tasks
 from pdzone.catalog import actions as cat
 from pdzone.catalog import queries as cq
 from pdzone.catalog.actions import ColumnRole, R28Reason
+from pdzone.catalog.importing import Limits
 from pdzone.catalog.models import Dataset
 from pdzone.egress import gate
-from pdzone.errors import Invalid, NotFound, PdzoneError
+from pdzone.errors import Forbidden, Invalid, NotFound, PdzoneError
 from pdzone.governance import actions as gov
 from pdzone.identity import queries as idq
 from pdzone.identity.actions import OrgKind
@@ -37,9 +40,10 @@ from pdzone.identity.auth import Principal
 from pdzone.identity.roles import Perm
 from pdzone.protect.masking import PARAMS, MaskOp
 from pdzone.web import i18n
-from pdzone.web.console.base import ConsoleRoute, env, note_refusal, page_ctx, post_ctx, render, see_other
+from pdzone.web.console.base import ConsoleRoute, csrf_token, env, note_refusal, page_ctx, post_ctx, render, see_other
 from pdzone.web.console.jobs import error_where
 from pdzone.web.context import Ctx
+from pdzone.web.upload import receive_upload
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -235,35 +239,56 @@ def _optional_level(level: str) -> int | None:
     return int(level)
 
 
+_IMPORT_LIMITS = {"zone": 200, "name": 200, "provider": 200, "title": 200, "level": 4, "basis": 2000,
+                  "privacy_unit": 200, "csrf": 200}
+
+
 @router.post("/catalog/import")
-def import_upload(request: Request, file: Annotated[UploadFile | None, File()] = None, zone: Short = "",
-                  name: Short = "", provider: Short = "", title: Short = "",
-                  level: Annotated[str, Form(max_length=4)] = "", basis: Text = "", privacy_unit: Short = "",
-                  ctx: Ctx = Depends(post_ctx)):
+async def import_upload(request: Request, ctx: Ctx = Depends(page_ctx)):
     """Upload a department's file (CSV in UTF-8 or GBK, Parquet, Excel) and queue its import (filed operator
     staff). What the form says is checked at once and shown beside its field; the file itself is read, sealed,
     catalogued and scanned by a background job, whose page shows the progress and then links to the dataset,
-    or names the line or column that stopped it."""
-    ctx.require_any(Perm.DATASET_IMPORT)
+    or names the line or column that stopped it.
+
+    The form is read here, not by FastAPI: the file streams into the data directory's spool (0600), never the
+    system temp directory, and is removed when the form is refused (web/upload.py)."""
     rt = ctx.rt
-    form = {"zone": zone, "name": name.strip(), "provider": provider, "title": title, "level": level,
+    await run_in_threadpool(ctx.require_any, Perm.DATASET_IMPORT)  # before any of the body is read
+    up = await receive_upload(request, rt.settings.data_dir)
+    try:
+        fields = up.fields
+        if any(len(fields.get(k, "")) > n for k, n in _IMPORT_LIMITS.items()):
+            raise Invalid(*i18n.both("error.invalid_form"), code="invalid_request")
+        if not hmac.compare_digest(fields.get("csrf", "").encode(), csrf_token(request, ctx).encode()):
+            raise Forbidden(*i18n.both("error.csrf"), code="csrf_failed")
+        return await run_in_threadpool(_queue_upload, request, ctx, up)
+    finally:
+        up.discard(rt.settings.data_dir)
+
+
+def _queue_upload(request: Request, ctx: Ctx, up):
+    rt = ctx.rt
+    get = up.fields.get
+    zone, name, provider, title = get("zone", ""), get("name", "").strip(), get("provider", ""), get("title", "")
+    level, basis, privacy_unit = get("level", ""), get("basis", ""), get("privacy_unit", "")
+    form = {"zone": zone, "name": name, "provider": provider, "title": title, "level": level,
             "basis": basis, "privacy_unit": privacy_unit}
     try:
         with rt.store.sessions() as s:
             access.check(s, ctx.principal, Perm.DATASET_IMPORT, zone)
-            if file is None or not file.filename:
+            if up.stored is None or not up.filename:
                 raise Invalid(*i18n.both("import.err.no_file"), code="file_required")
             wanted_level = _optional_level(level)
-            tasks.check_import(s, name=name.strip(), zone_code=zone, provider=provider, level=wanted_level,
-                               basis=basis)
-        original = FsPath(file.filename).name
+            tasks.check_import(s, name=name, zone_code=zone, provider=provider, level=wanted_level, basis=basis)
+        original = FsPath(up.filename).name
         safe = _SAFE_FILENAME.sub("_", original).lstrip(".")[:120] or "upload"
         if FsPath(safe).suffix.lower() != FsPath(original).suffix.lower():
             safe = "upload" + FsPath(original).suffix.lower()
-        job_id = tasks.enqueue_import(
-            rt.store, rt.settings.data_dir, file.file, filename=safe, name=name.strip(), zone_code=zone,
+        stored, up.stored = up.stored, None  # the queueing owns the file now (and removes it if it fails)
+        job_id = tasks.enqueue_spooled(
+            rt.store, rt.settings.data_dir, stored, filename=safe, name=name, zone_code=zone,
             provider=provider, actor=ctx.actor, title=title.strip() or None, level=wanted_level, basis=basis,
-            privacy_unit=privacy_unit.strip() or None)
+            privacy_unit=privacy_unit.strip() or None, limits=Limits.from_settings(rt.settings))
     except PdzoneError as e:
         note_refusal(request, e)
         return _import_page(request, ctx, status=e.status, error=e, form=form)
