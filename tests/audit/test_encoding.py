@@ -68,3 +68,15 @@ def test_known_leaf():
         b'"actor_user_id":null,"details":"{\\"users\\":11,\\"\\u540d\\":\\"\\u503c\\"}","id":42,'
         b'"outcome":"success","request_id":null,"seq":41,"source_ip":null,"target_id":null,"target_type":null,'
         b'"time":"2026-11-27T08:05:16.478961Z","token_id":null,"zone":null}')
+
+
+def test_known_mac_bytes():
+    """The MAC's input, pinned: docs/audit-log.md describes exactly these bytes."""
+    row = (42, None, dt.datetime(2026, 11, 27, 8, 5, 16, 478961, tzinfo=dt.UTC), "os:root@vm", None, None, None,
+           None, "system.demo.seed", None, None, "success", None, None, '{"users":11,"名":"值"}', None)
+    assert mac_bytes_from_row(row) == (
+        b'pdzone.audit.mac.v1\n{"action":"system.demo.seed","actor":"os:root@vm","actor_org_id":null,'
+        b'"actor_user_id":null,"details":"{\\"users\\":11,\\"\\u540d\\":\\"\\u503c\\"}","id":42,'
+        b'"outcome":"success","request_id":null,"source_ip":null,"target_id":null,"target_type":null,'
+        b'"time":"2026-11-27T08:05:16.478961Z","token_id":null,"zone":null}')
+    assert get_suite("intl").hmac(b"k" * 32, mac_bytes_from_row(row)).hex()[:8]  # HMAC-SHA256 over them

@@ -32,6 +32,9 @@ _ZERO = dt.timedelta(0)
 
 def fmt_time(t: dt.datetime) -> str:
     """UTC, always with microseconds: 2026-11-27T08:00:00.000000Z."""
+    if t.tzinfo is dt.UTC:  # the common case, twice as fast as isoformat with a zone
+        return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}."
+                f"{t.microsecond:06d}Z")
     off = t.utcoffset()
     if off is None:  # naive values are UTC (SQLite stores them so)
         return t.isoformat(timespec="microseconds") + "Z"
@@ -85,12 +88,20 @@ def leaf_bytes_from_row(r: tuple) -> bytes:
 
 def mac_bytes(i: int, t: dt.datetime | str, actor: str, uid, oid, tok, zone, action: str, ttype, tid,
               outcome: str, ip, rid, details: str) -> bytes:
-    """What an event's MAC covers: every field the leaf holds except `seq` and the MAC itself."""
+    """What an event's MAC covers: every field the leaf holds except `seq` and the MAC itself.
+
+    Written on every event's write path, so the conditionals are inline rather than helper calls.
+    """
+    q = _quote
     time = t if isinstance(t, str) else fmt_time(t)
-    return (f'pdzone.audit.mac.v1\n{{"action":{_quote(action)},"actor":{_quote(actor)},"actor_org_id":{_i(oid)},'
-            f'"actor_user_id":{_i(uid)},"details":{_quote(details)},"id":{int(i)},"outcome":{_quote(outcome)},'
-            f'"request_id":{_s(rid)},"source_ip":{_s(ip)},"target_id":{_s(tid)},"target_type":{_s(ttype)},'
-            f'"time":"{time}","token_id":{_i(tok)},"zone":{_s(zone)}}}').encode("ascii")
+    return (f'pdzone.audit.mac.v1\n{{"action":{q(action)},"actor":{q(actor)},'
+            f'"actor_org_id":{"null" if oid is None else int(oid)},'
+            f'"actor_user_id":{"null" if uid is None else int(uid)},"details":{q(details)},"id":{int(i)},'
+            f'"outcome":{q(outcome)},"request_id":{"null" if rid is None else q(rid)},'
+            f'"source_ip":{"null" if ip is None else q(ip)},"target_id":{"null" if tid is None else q(tid)},'
+            f'"target_type":{"null" if ttype is None else q(ttype)},"time":"{time}",'
+            f'"token_id":{"null" if tok is None else int(tok)},"zone":{"null" if zone is None else q(zone)}}}'
+            ).encode("ascii")
 
 
 def mac_bytes_from_row(r: tuple) -> bytes:

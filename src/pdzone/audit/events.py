@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import hmac
 import json
 import re
 import socket
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, event, select, text, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -141,6 +142,7 @@ class LogConfig:
     denial_window_s: int = 60
     _key: bytes | None = field(default=None, repr=False)
     _suite: str | None = field(default=None, repr=False)
+    _mac: Callable[[bytes], bytes] | None = field(default=None, repr=False)
 
     def key(self) -> bytes:
         if self._key is None:
@@ -150,17 +152,39 @@ class LogConfig:
     def suite_name(self, session: Session) -> str:
         """The log's suite: fixed by its first integration, else the configured one."""
         if self._suite is None:
+            # Before the first integration the log will take the configured suite (Runtime.log_suite).
             found = session.scalar(select(AuditLogState.suite).where(AuditLogState.id == 1))
-            if found is None:
-                return self.default_suite
-            self._suite = found
+            self._suite = found or self.default_suite
         return self._suite
 
-    def mac(self, session: Session, data: bytes) -> bytes:
-        return get_suite(self.suite_name(session)).hmac(self.key(), data)
+    def mac_function(self, session: Session) -> Callable[[bytes], bytes]:
+        if self._mac is None:
+            self._mac = mac_function(self.suite_name(session), self.key())
+        return self._mac
+
 
 
 _CONFIG = "pdzone.audit.config"
+
+
+def mac_function(suite_name: str, key: bytes) -> Callable[[bytes], bytes]:
+    """HMAC under the suite's hash with `key`: OpenSSL's one-shot HMAC where Python's OpenSSL has the
+    hash (the same bytes as CryptoSuite.hmac, without building an object per event), else the suite's."""
+    suite = get_suite(suite_name)
+    try:
+        keyed = hmac.new(key, digestmod=suite.hash_name)
+    except ValueError:
+        return lambda data: suite.hmac(key, data)
+    keyed = getattr(keyed, "_hmac", keyed)  # OpenSSL's HMAC object, keyed once: each event copies it
+
+    def mac(data: bytes) -> bytes:
+        h = keyed.copy()
+        h.update(data)
+        return h.digest()
+
+    if mac(b"pdzone") != suite.hmac(key, b"pdzone"):  # pragma: no cover - a broken OpenSSL
+        return lambda data: suite.hmac(key, data)
+    return mac
 
 
 def configure(store: Store, config: LogConfig) -> None:
@@ -279,21 +303,23 @@ def _count_denial(session: Session, row: dict[str, Any], window_s: int) -> tuple
 
 def _allocate_ids(session: Session, n: int) -> list[int]:
     """Ids for n new events, known before they are written (the MAC covers the id)."""
-    if session.get_bind().dialect.name == "postgresql":
-        ids = session.scalars(text("SELECT nextval(pg_get_serial_sequence('audit_events', 'id')) "
-                                   "FROM generate_series(1, :n)"), {"n": n}).all()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        ids = conn.exec_driver_sql("SELECT nextval(pg_get_serial_sequence('audit_events', 'id')) "
+                                   f"FROM generate_series(1, {int(n)})").scalars().all()
         return sorted(ids)
-    # SQLite: take the write lock first (a write that matches nothing), so max(id) cannot move under us.
-    session.execute(text("DELETE FROM audit_events WHERE 0"))
-    top = session.scalar(text("SELECT coalesce(max(id), 0) FROM audit_events"))
+    # SQLite: hold the write lock before reading max(id), so that it cannot move under us. Transactions
+    # of Store.transaction() began with BEGIN IMMEDIATE; others take it with a write that matches nothing.
+    if not conn.get_execution_options().get("pdzone_write"):
+        conn.exec_driver_sql("DELETE FROM audit_events WHERE 0")
+    top = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM audit_events").scalar()
     return list(range(top + 1, top + 1 + n))
 
 
-def event_mac(cfg: LogConfig, session: Session, row: dict[str, Any]) -> bytes:
-    return cfg.mac(session, mac_bytes(row["id"], row["occurred_at"], row["actor"], row["actor_user_id"],
-                                      row["actor_org_id"], row["token_id"], row["zone"], row["action"],
-                                      row["target_type"], row["target_id"], row["outcome"], row["source_ip"],
-                                      row["request_id"], row["details"]))
+def _mac_bytes_of(row: dict[str, Any]) -> bytes:
+    return mac_bytes(row["id"], row["occurred_at"], row["actor"], row["actor_user_id"], row["actor_org_id"],
+                     row["token_id"], row["zone"], row["action"], row["target_type"], row["target_id"],
+                     row["outcome"], row["source_ip"], row["request_id"], row["details"])
 
 
 def flush_events(session: Session, *, with_ids: bool = True) -> None:
@@ -305,11 +331,12 @@ def flush_events(session: Session, *, with_ids: bool = True) -> None:
     if not pending:
         return
     cfg: LogConfig | None = session.info.get(_CONFIG)
+    mac = cfg.mac_function(session) if cfg is not None else None
     rows = []
     for p, new_id in zip(pending, _allocate_ids(session, len(pending)), strict=True):
         p.id = new_id
         p.row["id"] = new_id
-        p.row["mac"] = event_mac(cfg, session, p.row) if cfg is not None else None
+        p.row["mac"] = mac(_mac_bytes_of(p.row)) if mac is not None else None
         rows.append(p.row)
     session.execute(AuditEvent.__table__.insert(), rows)
     opened = [{"wid": p.window_id, "eid": p.id} for p in pending if p.window_id is not None]

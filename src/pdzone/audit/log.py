@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pdzone.audit import merkle
-from pdzone.audit.encoding import event_dict, fmt_time, leaf_bytes, mac_bytes_from_row
-from pdzone.audit.events import SYSTEM, Action, Outcome, config_of, record
+from pdzone.audit.encoding import fmt_time, leaf_bytes_from_row, mac_bytes_from_row
+from pdzone.audit.events import SYSTEM, Action, Outcome, config_of, mac_function, record
 from pdzone.audit.models import AuditEvent, AuditKey, AuditLogState, AuditNode, Checkpoint, DenialWindow
 from pdzone.crypto import CryptoSuite, PrivateKey, PublicKey, get_suite
 from pdzone.db import Store, utcnow
@@ -66,12 +66,13 @@ def _split_hashes(blob: bytes, width: int) -> list[bytes]:
     return [blob[i:i + width] for i in range(0, len(blob), width)]
 
 
-def mac_problem(suite: CryptoSuite, key: bytes, row) -> str | None:
-    """Why a row's MAC fails (`missing MAC`, `MAC does not verify`), or None when it is genuine."""
+def mac_problem(mac_fn, row) -> str | None:
+    """Why a row's MAC fails (`missing MAC`, `MAC does not verify`), or None when it is genuine.
+    `mac_fn` is events.mac_function(log suite, key)."""
     mac = row[15]
     if mac is None:
         return "missing MAC"
-    if not hmac.compare_digest(bytes(mac), suite.hmac(key, mac_bytes_from_row(row))):
+    if not hmac.compare_digest(bytes(mac), mac_fn(mac_bytes_from_row(row))):
         return "MAC does not verify"
     return None
 
@@ -84,7 +85,7 @@ def integrate(store: Store, suite: CryptoSuite, *, batch: int = 5000) -> int:
     cfg = config_of(store)
     if cfg is None:
         raise RuntimeError("the store has no operation-log configuration (audit.events.configure)")
-    key = cfg.key()
+    mac_fn = mac_function(suite.name, cfg.key())
     h = hasher(suite)
     width = len(h(b""))
     total = 0
@@ -98,12 +99,12 @@ def integrate(store: Store, suite: CryptoSuite, *, batch: int = 5000) -> int:
             cr = merkle.CompactRange(h, st.tree_size, _split_hashes(st.compact, width))
             seqs, nodes, refused = [], [], []
             for row in rows:
-                problem = mac_problem(suite, key, row)
+                problem = mac_problem(mac_fn, row)
                 if problem is not None:
                     refused.append((row, problem))
                     continue
                 seq = cr.size
-                leaf = merkle.leaf_hash(h, leaf_bytes(event_dict(row._mapping, seq)))
+                leaf = h(b"\x00" + leaf_bytes_from_row((row[0], seq, *row[2:])))
                 nodes.extend({"level": lv, "idx": ix, "hash": hh} for lv, ix, hh in cr.append(leaf))
                 seqs.append({"eid": row[0], "new_seq": seq})
             if seqs:

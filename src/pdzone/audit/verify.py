@@ -21,7 +21,7 @@ from sqlalchemy import DateTime, and_, func, or_, select, text, type_coerce
 
 from pdzone.audit import merkle
 from pdzone.audit.encoding import leaf_bytes, leaf_bytes_from_row
-from pdzone.audit.events import Action, config_of
+from pdzone.audit.events import Action, config_of, mac_function
 from pdzone.audit.log import EVENT_COLUMNS, CheckpointBody, hasher, mac_problem
 from pdzone.audit.models import AuditEvent, AuditKey, AuditLogState, AuditNode, Checkpoint, Cosignature, Review
 from pdzone.crypto import PublicKey, get_suite
@@ -166,8 +166,8 @@ class RowChecks:
     a MAC-less row after MACed ones, time running backwards, and the review events it holds."""
 
     def __init__(self, suite_name: str, key: bytes | None, tolerance_s: float) -> None:
-        self.suite = get_suite(suite_name)
         self.key = key
+        self.mac_fn = mac_function(suite_name, key) if key is not None else None
         self.tolerance = tolerance_s
         self.bad: tuple[int, str, str] | None = None  # (seq, en, zh) of the first bad MAC
         self.seen_mac = False
@@ -183,7 +183,7 @@ class RowChecks:
                             f"序号 {seq} 的事件没有 MAC，而此前的事件有")
         else:
             self.seen_mac = True
-            if self.key is not None and self.bad is None and mac_problem(self.suite, self.key, row) is not None:
+            if self.mac_fn is not None and self.bad is None and mac_problem(self.mac_fn, row) is not None:
                 self.bad = (seq, f"event seq {seq}: its MAC does not verify (not written by the platform, or altered)",
                             f"序号 {seq} 的事件 MAC 验证失败（非平台写入或被篡改）")
         self.time(seq, row[0], row[2])
@@ -433,11 +433,11 @@ def _check_pending(store: Store, suite_name: str, key: bytes | None, checks: Row
     """Events not yet integrated: each must carry a valid MAC already (a forged row is caught before
     integration refuses it); their review events count too."""
     e = AuditEvent.__table__
-    suite = get_suite(suite_name)
+    mac_fn = mac_function(suite_name, key) if key is not None else None
     q = select(*_event_columns()).where(e.c.seq.is_(None), e.c.refused_at.is_(None)).order_by(e.c.id)
     with store.engine.connect() as conn:
         for row in conn.execute(q):
-            if key is not None and mac_problem(suite, key, row) is not None:
+            if mac_fn is not None and mac_problem(mac_fn, row) is not None:
                 return _tampered(None, f"pending event id {row[0]} ({row[8]}) has no valid MAC: it was written "
                                  "into the database directly (integration will refuse it)",
                                  f"待入树事件 id {row[0]}（{row[8]}）的 MAC 无效：系直接写入数据库（入树时将被拒绝）",
