@@ -273,6 +273,7 @@ def test_operator_only_proposes_a_lower_level(client, rt):
     page = client.get(r.headers["location"])
     text = page_text(page)
     assert "已提交提议" in text and "等待数据提供部门或安全管理员决定" in text
+    assert 'id="proposed-level"' in page.text and "待决定的提议级别" in text
     assert 'class="form stacked proposal-form"' not in page.text  # staff cannot decide it
 
 

@@ -198,11 +198,6 @@ def _set_level(session: Session, ds: Dataset, level: int, basis: str, *, actor: 
         _supersede(session, ds, "", Field.LEVEL, level, basis=basis, actor=actor)
 
 
-def relaxes_level(ds: Dataset, level: int) -> bool:
-    """Lowering the level in force (an unconfirmed level counts as 4)."""
-    return level < (ds.level or 4)
-
-
 def do_set_level(session: Session, ds: Dataset, *, level: int, basis: str, actor: Actor,
                  decides: bool | None = None, proposed: list[Proposal] | None = None) -> Dataset:
     """Confirm a dataset's level (provider for own data, or the security admin): a recorded decision.
@@ -295,8 +290,11 @@ def relaxes(ds: Dataset, col: DatasetColumn, field: Field, value) -> bool:
     """Whether setting `field` of `col` to `value` (already parsed) relaxes protection.
 
     pdzone does not rank masking operators against one another: only `redact`, or masking a column that was
-    kept, tightens; any other change of operator or parameters is a decision.
+    kept, tightens; any other change of operator or parameters is a decision. Keeping what is in force never
+    relaxes anything.
     """
+    if value == _current(ds, col, field):
+        return False
     if field is Field.ROLE:
         if col.pii_type in GUARDED_PII and value != ColumnRole.IDENTIFIER.value:
             return True
@@ -307,7 +305,7 @@ def relaxes(ds: Dataset, col: DatasetColumn, field: Field, value) -> bool:
         return col.public_values is None or not set(value) <= set(json.loads(col.public_values))
     if field is Field.MASK_POLICY:
         current = _current(ds, col, field)
-        if value == current or value["op"] == "redact":
+        if value["op"] == "redact":
             return False
         return not (current["op"] == "keep" and value["op"] != "keep")
     raise AssertionError(field)

@@ -783,6 +783,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "proposals.reject": ("驳回", "Reject"),
     "proposals.waiting": ("等待数据提供部门或安全管理员决定", "Waiting for the provider or the security administrator"),
     "proposal.err.decision": ("请选择采纳或驳回", "choose accept or reject"),
+    "dataset.proposed_level": ("待决定的提议级别（未生效）：", "Proposed level, awaiting a decision (not in force):"),
 }
 
 # Audit action names for the operation log (the code is shown beside them).
