@@ -247,6 +247,20 @@ def test_malformed_json_is_422_invalid_request(client, body):
     assert doc["code"] == "invalid_request" and doc["details"]["errors"] and "Traceback" not in r.text
 
 
+@pytest.mark.parametrize("path", ["/api/v1/auth/token", "/login"])
+@pytest.mark.parametrize("ctype, body", [
+    ("multipart/form-data", b"no boundary"),
+    ("multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n"),
+], ids=["no-boundary", "no-name"])
+def test_malformed_forms_are_422_on_the_api_and_the_console(client, path, ctype, body):
+    r = client.post(path, content=body, headers={"content-type": ctype})
+    assert r.status_code == 422, r.text  # the console's was a 500 page
+    if path.startswith("/api/"):
+        assert r.json()["code"] == "invalid_request"
+    else:
+        assert "text/html" in r.headers["content-type"] and "invalid_request" in page_text(r)
+
+
 def test_malformed_upload_forms_are_422(client):
     op = token(client, "operator")
     r = client.post("/api/v1/datasets", content=b"--nope\r\ngarbage", headers={
