@@ -267,3 +267,26 @@ def test_stale_spools_are_swept_but_owned_and_fresh_ones_kept(rt, zone_setup, tm
     gone = jobs.worker.sweep_spools(rt.store, data_dir, older_than_s=3600)
     assert gone == [crashed]
     assert sorted(p.name for p in (data_dir / spool.SPOOL_DIR).iterdir()) == sorted([owned, fresh])
+
+
+def test_pdzone_worker_sweeps_the_spool_and_runs_under_its_memory_limit(rt, zone_setup, tmp_path):
+    """`pdzone worker` at start removes an upload a crash left behind, and runs its jobs under RLIMIT_AS."""
+    import os
+    import subprocess
+    import sys
+
+    data_dir = rt.settings.data_dir
+    crashed = spool.spool(data_dir, io.BytesIO(b"plaintext left by a crash"), ".csv")
+    old = time.time() - 2 * rt.settings.spool_stale_after_s
+    os.utime(spool.path_of(data_dir, crashed), (old, old))
+    job_id = _queue(rt, _csv(tmp_path / "t.csv", 100), "t")
+    probe = ("import resource, runpy, sys; sys.argv = ['pdzone', 'worker', '--once']\n"
+             "try:\n    runpy.run_module('pdzone', run_name='__main__')\n"
+             "finally:\n    print('RLIMIT_AS', resource.getrlimit(resource.RLIMIT_AS)[0])")
+    env = {**os.environ, "PDZONE_DATABASE_URL": rt.settings.resolved_database_url, "PDZONE_DATA_DIR": str(data_dir),
+           "PDZONE_KEYSTORE_PASSPHRASE": rt.settings.keystore_passphrase, "PDZONE_WORKER_MEMORY_LIMIT": "6GiB"}
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "1 job(s) run" in r.stdout and f"RLIMIT_AS {6 * 2**30}" in r.stdout
+    assert _state(rt, job_id)["status"] == "succeeded"
+    assert list((data_dir / spool.SPOOL_DIR).iterdir()) == []

@@ -152,21 +152,22 @@ def anyio_backend():
 async def test_an_upload_streams_into_the_data_dir_spool_and_never_the_temp_dir(rt, systmp):
     """While the body is still arriving, its file is already in the spool (0600) and the temp dir is empty; a
     client that stops half-way leaves nothing."""
+    rt.settings.max_upload_bytes = 4 * 1024 * 1024
     app = create_app(rt, maintain_log=False, run_jobs=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://pdzone") as c:
         r = await c.post("/api/v1/auth/token", json={"username": "operator", "password": DEMO_PASSWORD})
         op = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        data = b"a,b\n" + b"1,2\n" * 40_000  # 160 kB, sent in 8 kB pieces
+        data = b"a,b\n" + b"1,2\n" * 400_000  # 1.6 MB: Starlette's UploadFile would have moved it to the temp dir
         raw_request = httpx.Request("POST", "http://x", data=FORM, files={"file": ("p.csv", data, "text/csv")})
         raw = raw_request.read()
         seen = {}
 
         async def body():
-            for i in range(0, len(raw), 8192):
+            for i in range(0, len(raw), 64 * 1024):
                 if i > len(raw) // 2 and "mid" not in seen:
                     seen["mid"] = (spooled(rt), os.listdir(systmp))
-                yield raw[i:i + 8192]
+                yield raw[i:i + 64 * 1024]
 
         r = await c.post("/api/v1/datasets", content=body(),
                          headers={**op, "content-type": raw_request.headers["content-type"]})
@@ -244,6 +245,20 @@ def test_malformed_json_is_422_invalid_request(client, body):
     assert r.status_code == 422, r.text
     doc = r.json()
     assert doc["code"] == "invalid_request" and doc["details"]["errors"] and "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/token", "/login"])
+@pytest.mark.parametrize("ctype, body", [
+    ("multipart/form-data", b"no boundary"),
+    ("multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n"),
+], ids=["no-boundary", "no-name"])
+def test_malformed_forms_are_422_on_the_api_and_the_console(client, path, ctype, body):
+    r = client.post(path, content=body, headers={"content-type": ctype})
+    assert r.status_code == 422, r.text  # the console's was a 500 page
+    if path.startswith("/api/"):
+        assert r.json()["code"] == "invalid_request"
+    else:
+        assert "text/html" in r.headers["content-type"] and "invalid_request" in page_text(r)
 
 
 def test_malformed_upload_forms_are_422(client):

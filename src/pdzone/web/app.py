@@ -82,7 +82,7 @@ def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True, run
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        if exc.status_code == 400 and exc.__cause__ is not None:
+        if exc.status_code == 400 and (exc.__cause__ or exc.__context__) is not None:
             # a body FastAPI could not parse (invalid UTF-8, nesting too deep, an integer too long, a broken
             # multipart form): the same answer as any other malformed request
             return _invalid_request(request, [{"loc": ["body"], "msg": str(exc.__cause__)[:200],

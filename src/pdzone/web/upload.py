@@ -16,9 +16,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import parse_qsl
 
 import anyio
 import python_multipart as multipart
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
@@ -26,6 +28,7 @@ from pdzone.errors import Invalid, StorageFull
 from pdzone.jobs import spool
 
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
+_MAX_HEADER = 16 * 1024
 FULL = ("存储空间已满，上传未保存；请联系系统管理员", "the storage is full; the upload was not kept: contact the "
         "administrator")
 
@@ -61,9 +64,17 @@ async def receive_upload(request: Request, data_dir: Path, *, file_field: str = 
     streamed into the spool. Malformed forms are refused with `invalid_request`, a full disk with
     `storage_full`; on any failure nothing is left in the spool."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
-    if ctype == b"application/x-www-form-urlencoded":  # a form sent without its file: fields only
-        form = await request.form(max_files=0, max_fields=max_fields, max_part_size=max_field_bytes)
-        return Upload(fields={k: v for k, v in form.items() if isinstance(v, str)})
+    if ctype == b"application/x-www-form-urlencoded":  # a form sent without its file: its fields only, and few
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_fields * max_field_bytes:
+                raise _malformed("the form is too long")
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise _malformed(str(e)[:200]) from e
+        return Upload(fields=dict(pairs))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise _malformed("the body must be multipart/form-data")
     up = Upload()
@@ -77,9 +88,13 @@ async def receive_upload(request: Request, data_dir: Path, *, file_field: str = 
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         state["header"] += data[start:end]
+        if len(state["header"]) > _MAX_HEADER:
+            raise _malformed("a part's header is too long")
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
         state["value"] += data[start:end]
+        if len(state["value"]) > _MAX_HEADER:
+            raise _malformed("a part's header is too long")
 
     def on_header_end() -> None:
         if state["header"].lower() == b"content-disposition":
@@ -131,14 +146,14 @@ async def receive_upload(request: Request, data_dir: Path, *, file_field: str = 
         async for chunk in request.stream():
             try:
                 parser.write(chunk)
-            except multipart.exceptions.MultipartParseError as e:
+            except MultipartParseError as e:
                 raise _malformed(str(e)[:200]) from e
             if pending and out is not None:
                 data, pending[:] = b"".join(pending), []
                 await anyio.to_thread.run_sync(out.write, data)
         try:
             parser.finalize()
-        except multipart.exceptions.MultipartParseError as e:
+        except MultipartParseError as e:
             raise _malformed(str(e)[:200]) from e
         if out is not None:
             if pending:

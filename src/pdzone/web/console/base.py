@@ -21,6 +21,7 @@ from fastapi import Form, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pdzone.errors import Forbidden, Invalid, PdzoneError, Unauthorized
 from pdzone.identity.auth import Principal
@@ -205,6 +206,10 @@ class ConsoleRoute(APIRoute):
                 note_refusal(request, e)
                 return error_page(request, e)
             except RequestValidationError:
+                return error_page(request, Invalid(*i18n.both("error.invalid_form"), code="invalid_request"))
+            except StarletteHTTPException as e:
+                if e.status_code != 400:  # a form body that cannot be parsed (a broken multipart, ...)
+                    raise
                 return error_page(request, Invalid(*i18n.both("error.invalid_form"), code="invalid_request"))
             except Exception:
                 log.exception("console error", extra={"request_id": request_id(request)})
