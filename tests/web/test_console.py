@@ -230,7 +230,10 @@ def test_console_post_without_csrf_is_refused_and_changes_nothing(client, rt):
     with rt.store.sessions() as s:
         assert len(idq.list_orgs(s)) == before
     refused = events(rt, outcome="denied", actor="user:sysadmin")
-    assert [e["action"] for e in refused] == ["POST /directory/orgs"] * 2
+    assert {e["action"] for e in refused} == {"POST /directory/orgs"}
+    with rt.store.sessions() as s:  # repeated denials are one event and a count (docs/audit-log.md)
+        counts = aq.denial_counts(s, [e["id"] for e in refused])
+    assert sum(counts.get(e["id"], 1) for e in refused) == 2
     assert refused[0]["details"]["reason"] == "csrf_failed"
     r = client.post("/logout", data={}, follow_redirects=False)
     assert r.status_code == 403
@@ -552,3 +555,16 @@ def test_every_message_id_used_in_templates_exists():
     assert sorted(used - set(i18n.MESSAGES)) == []
     for key, (zh, en) in i18n.MESSAGES.items():
         assert zh and en, key
+
+
+def test_repeated_denials_show_as_one_row_with_their_count_in_the_log(client, rt):
+    signed_in(client, "sysadmin")
+    for _ in range(7):  # a client probing the log again and again
+        assert client.get("/log").status_code == 403
+    denied = [e for e in events(rt, outcome="denied", actor="user:sysadmin") if e["action"] == "audit.log.read"]
+    assert 1 <= len(denied) <= 2  # two only if a denial window ended in between
+    with other_client(rt) as auditor:
+        signed_in(auditor, "auditor")
+        r = auditor.get("/log", params={"outcome": "denied", "actor": "sysadmin"})
+        assert r.status_code == 200 and "denial-count" in r.text
+        assert ("7 次" in page_text(r)) or len(denied) == 2

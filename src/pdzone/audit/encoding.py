@@ -32,7 +32,8 @@ _ZERO = dt.timedelta(0)
 
 def fmt_time(t: dt.datetime) -> str:
     """UTC, always with microseconds: 2026-11-27T08:00:00.000000Z."""
-    if t.tzinfo is dt.UTC:  # the common case, twice as fast as isoformat with a zone
+    tz = t.tzinfo
+    if tz is None or tz is dt.UTC:  # the common cases (naive values are UTC), twice as fast as isoformat
         return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}."
                 f"{t.microsecond:06d}Z")
     off = t.utcoffset()

@@ -144,12 +144,15 @@ def summarize_denials(store: Store, *, now: dt.datetime | None = None) -> int:
     now = now or utcnow()
     t = DenialWindow.__table__
     written = 0
+    with store.sessions() as s:  # a read first: most seconds there is nothing to close, and no write lock
+        ended = [(wid, start, window_s) for wid, start, window_s in s.execute(
+            select(t.c.id, t.c.window_start, t.c.window_s).where(
+                t.c.summarized_at.is_(None), t.c.window_start < now - dt.timedelta(seconds=DENIAL_GRACE_S)))
+            if start + dt.timedelta(seconds=window_s + DENIAL_GRACE_S) <= now]
+    if not ended:
+        return 0
     with store.transaction() as s:
-        open_ = s.execute(select(t.c.id, t.c.window_start, t.c.window_s).where(
-            t.c.summarized_at.is_(None), t.c.window_start < now - dt.timedelta(seconds=DENIAL_GRACE_S))).all()
-        for wid, start, window_s in open_:
-            if start + dt.timedelta(seconds=window_s + DENIAL_GRACE_S) > now:
-                continue
+        for wid, start, window_s in ended:
             got = s.execute(update(t).where(t.c.id == wid, t.c.summarized_at.is_(None)).values(summarized_at=now)
                             .returning(t.c.actor, t.c.source_ip, t.c.action, t.c.reason, t.c.count,
                                        t.c.first_event_id)).first()

@@ -168,10 +168,11 @@ class RowChecks:
     def __init__(self, suite_name: str, key: bytes | None, tolerance_s: float) -> None:
         self.key = key
         self.mac_fn = mac_function(suite_name, key) if key is not None else None
-        self.tolerance = tolerance_s
+        self.tolerance = dt.timedelta(seconds=tolerance_s)
         self.bad: tuple[int, str, str] | None = None  # (seq, en, zh) of the first bad MAC
         self.seen_mac = False
-        self.latest: float | None = None
+        self.latest: dt.datetime | None = None
+        self.threshold: dt.datetime | None = None  # latest - tolerance
         self.backwards: list[tuple[int, int, float]] = []  # (seq, id, seconds back)
         self.review_events: Counter = Counter()
 
@@ -186,16 +187,22 @@ class RowChecks:
             if self.mac_fn is not None and self.bad is None and mac_problem(self.mac_fn, row) is not None:
                 self.bad = (seq, f"event seq {seq}: its MAC does not verify (not written by the platform, or altered)",
                             f"序号 {seq} 的事件 MAC 验证失败（非平台写入或被篡改）")
-        self.time(seq, row[0], row[2])
-        if row[8] == Action.AUDIT_REVIEW and row[11] == "success":
+        t = row[2]  # naive (SQLite) or aware (PostgreSQL), the same within one database
+        if self.threshold is None or t > self.latest:
+            self.latest, self.threshold = t, t - self.tolerance
+        elif t < self.threshold:
+            self.backwards.append((seq, row[0], (self.latest - t).total_seconds()))
+        if row[8] == _REVIEW and row[11] == "success":
             self.review_events[_review_key_of_event(row)] += 1
 
     def time(self, seq: int | None, eid: int, t: dt.datetime) -> None:
-        ts = (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
-        if self.latest is not None and ts < self.latest - self.tolerance:
-            self.backwards.append((seq, eid, self.latest - ts))
-        if self.latest is None or ts > self.latest:
-            self.latest = ts
+        if self.threshold is None or t > self.latest:
+            self.latest, self.threshold = t, t - self.tolerance
+        elif t < self.threshold:
+            self.backwards.append((seq, eid, (self.latest - t).total_seconds()))
+
+
+_REVIEW = str(Action.AUDIT_REVIEW)
 
 
 def _review_key_of_event(row) -> tuple:
