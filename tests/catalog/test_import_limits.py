@@ -290,3 +290,20 @@ def test_pdzone_worker_sweeps_the_spool_and_runs_under_its_memory_limit(rt, zone
     assert "1 job(s) run" in r.stdout and f"RLIMIT_AS {6 * 2**30}" in r.stdout
     assert _state(rt, job_id)["status"] == "succeeded"
     assert list((data_dir / spool.SPOOL_DIR).iterdir()) == []
+
+
+def test_without_explicit_limits_the_settings_apply(tmp_path, monkeypatch):
+    """The command line's import (`pdzone dataset import`) reads its limits from PDZONE_IMPORT_*."""
+    from pdzone.config import reset_settings
+
+    path = _csv(tmp_path / "t.csv", 10)
+    monkeypatch.setenv("PDZONE_IMPORT_MAX_ROWS", "9")
+    reset_settings()
+    try:
+        with pytest.raises(PdzoneError) as e:
+            read_source(path)
+        assert e.value.code == "import_too_many_rows" and e.value.details["limit"] == 9
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert read_source(path).table.num_rows == 10

@@ -284,15 +284,20 @@ def _cell_text(v) -> str:
 READERS = {".csv": read_csv, ".txt": read_csv, ".parquet": read_parquet, ".xlsx": read_xlsx}
 
 
-def read_source(path: Path, limits: Limits = DEFAULT_LIMITS) -> Source:
+def read_source(path: Path, limits: Limits | None = None) -> Source:
     """Read a department's file by its extension; a bad file gets a clear error naming row or column, and one
-    beyond the `limits` a 413 (`import_too_large`, `import_too_many_rows`, …) before it fills the memory."""
+    beyond the `limits` (by default the PDZONE_IMPORT_* settings) a 413 (`import_too_large`,
+    `import_too_many_rows`, …) before it fills the memory."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise Invalid(f"不支持的文件类型：{path.suffix}（支持 .csv .parquet .xlsx）",
                       f"unsupported file type {path.suffix} (use .csv, .parquet or .xlsx)", code="unsupported_format")
     if not path.is_file():
         raise Invalid(f"找不到文件：{path}", f"no such file: {path}", code="file_not_found")
+    if limits is None:
+        from pdzone.config import get_settings
+
+        limits = Limits.from_settings(get_settings())
     src = reader(path, limits)
     if src.table.num_rows == 0:
         raise _bad("文件没有数据行", "the file has no data rows")
