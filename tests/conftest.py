@@ -10,11 +10,17 @@ import os
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
 from pdzone.config import Settings
 from pdzone.db import upgrade
 from pdzone.web.runtime import Runtime
+
+# Property tests judge the code, not the machine: a loaded CI host must not fail them for slowness
+# (examples are still bounded per test).
+settings.register_profile("pdzone", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("pdzone")
 
 REQUIRE_ALL = os.environ.get("PDZONE_REQUIRE_ALL") == "1"
 PG_URL = os.environ.get("PDZONE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
