@@ -161,3 +161,22 @@ def test_partners_see_only_coarse_metadata_of_level_3_data(client):
     full = client.get("/api/v1/datasets/social_insurance", headers=token(client, "secadmin")).json()
     assert full["rows"] == exact_rows and any(c["pii"] for c in full["columns"])
     assert all(v["digest"] for v in full["versions"])
+
+
+def test_level_2_templates_are_reviewed_by_the_security_admin(client):
+    sec, a = token(client, "secadmin"), token(client, "transport_analyst")
+    sql = 'SELECT "出站", COUNT(*) AS n FROM transit_trips GROUP BY "出站"'
+    adhoc = client.post(Q, json={"sql": sql, "scenario": "commute_planning", "epsilon": "0.5"}, headers=a).json()
+    assert adhoc["receipt"]["mechanism"] == "dp" and adhoc["receipt"]["epsilon_spent"] == "0.5"
+    grant_id = adhoc["receipt"]["grant_id"]
+    path = f"/api/v1/cleanroom/grants/{grant_id}/templates"
+    assert client.post(path, json={"sql": sql, "risk_note": "x"}, headers=a).status_code == 403
+    r = client.post(path, json={"sql": sql}, headers=sec)
+    assert r.status_code == 422 and r.json()["code"] == "risk_note_required"
+    r = client.post(path, json={"sql": sql, "risk_note": "按出站站点全量，唯一模板"}, headers=sec)
+    assert r.status_code == 200 and r.json()["level"] == 2
+    listed = client.get(path, headers=sec).json()
+    assert any(t["sql"] == sql and t["risk_note"] for t in listed)
+    exact = client.post(Q, json={"sql": sql, "scenario": "commute_planning"}, headers=a).json()
+    assert exact["receipt"]["mechanism"] == "threshold" and exact["receipt"]["k"] == 10
+    assert exact["receipt"]["epsilon_spent"] == "0"
