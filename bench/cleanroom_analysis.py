@@ -28,9 +28,10 @@ from _cleanroom import Spec, build
 from _common import kinds, runtime
 
 from pdzone.audit.events import os_actor
-from pdzone.cleanroom import release, rewrite, service
+from pdzone.cleanroom import rewrite, service
 from pdzone.cleanroom.analysis import analyze
 from pdzone.egress import grants as gr
+from pdzone.egress import release
 from pdzone.identity.models import Organization
 
 QUERIES = Path(__file__).parent / "queries" / "typical.sql"
@@ -115,8 +116,8 @@ def bench(kind: str, queries: list[tuple[str, str]]) -> None:
             """The same analysis and rewrite on the granted schema already in hand (no store)."""
             plan = analyze(sql, granted[scenario], default_limit=settings.cleanroom_max_rows)
             budget = None
-            if plan.kind == "aggregate" and plan.level >= 3:
-                budget = release.plan_budget(plan, gr.choose_epsilon(grants[scenario], None),
+            if plan.kind == "aggregate" and plan.level >= 2:
+                budget = release.plan_budget(service.release_spec(plan), gr.choose_epsilon(grants[scenario], None),
                                              delta=settings.cleanroom_delta_per_query,
                                              min_group=settings.cleanroom_min_group_level4 if plan.level >= 4
                                              else settings.cleanroom_min_group_level3)

@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     cleanroom_engine: Literal["duckdb", "postgres", "spark"] = "duckdb"
     cleanroom_engine_url: str = ""  # postgres: the zone's PostgreSQL DSN; spark: master URL or sc:// address
     cleanroom_k: int = Field(default=10, ge=2)
+    cleanroom_min_group_level2: int = Field(default=10, ge=1)   # ad-hoc (DP) answers of level-2 data
     cleanroom_min_group_level3: int = Field(default=20, ge=1)
     cleanroom_min_group_level4: int = Field(default=50, ge=1)
     cleanroom_delta_per_query: float = Field(default=1e-7, gt=0, lt=1e-3)

@@ -129,3 +129,54 @@ def test_scenarios_and_grants_by_the_security_admin_only(client):
     assert client.post(f"/api/v1/cleanroom/grants/{gid}/revoke", headers=sec).json()["revoked"] is True
     r = client.post(Q, json={"sql": "SELECT COUNT(*) FROM social_insurance", "scenario": "tax_credit"}, headers=a)
     assert r.status_code == 403 and r.json()["code"] == "no_grant"
+
+
+def test_partners_see_only_coarse_metadata_of_level_3_data(client):
+    """Exact row counts, per-column detection results and version digests are facts about the rows."""
+    a = token(client, "analyst")
+    with client.rt.store.sessions() as s:
+        from pdzone.catalog import actions as cat
+
+        ds = cat.find_dataset(s, "social_insurance")
+        exact_rows, level = ds.row_count, ds.level
+    assert level >= 3
+    from pdzone.egress.gate import coarse_count
+    assert [coarse_count(n) for n in (0, 3, 87, 400, 1234, 98765)] == [0, 0, 90, 400, 1200, 99000]
+    schema = client.get("/api/v1/cleanroom/schema", params={"scenario": "inclusive_credit"}, headers=a).json()
+    si = next(d for d in schema["datasets"] if d["name"] == "social_insurance")
+    assert si["coarse"] and si["rows"] == coarse_count(exact_rows)
+    assert all(c["pii_type"] is None for c in si["columns"])
+    doc = client.get("/api/v1/datasets/social_insurance", headers=a).json()
+    assert doc["rows"] == si["rows"] and all(c["pii"] is None for c in doc["columns"])
+    assert all(v["digest"] is None and v["rows"] % 10 == 0 for v in doc["versions"])
+    assert not doc["suggestion_reasons"]
+    listed = {d["name"]: d for d in client.get("/api/v1/datasets", headers=a).json()}
+    assert listed["social_insurance"]["rows"] == si["rows"]
+    dcat = client.get("/api/v1/datasets/social_insurance/dcat", headers=a).json()
+    assert dcat["pdz:rows"] == si["rows"] and all(c["pii"] is None for c in dcat["pdz:columns"])
+    m = client.get("/api/v1/cleanroom/mock/social_insurance", params={"rows": 20}, headers=a).json()
+    ids = m["rows"][0][m["columns"].index("身份证号")]
+    assert not (isinstance(ids, str) and len(ids) == 18 and ids[:17].isdigit())   # no fake ID numbers tell its type
+    # the providing department and the security admin still see the full document
+    full = client.get("/api/v1/datasets/social_insurance", headers=token(client, "secadmin")).json()
+    assert full["rows"] == exact_rows and any(c["pii"] for c in full["columns"])
+    assert all(v["digest"] for v in full["versions"])
+
+
+def test_level_2_templates_are_reviewed_by_the_security_admin(client):
+    sec, a = token(client, "secadmin"), token(client, "transport_analyst")
+    sql = 'SELECT "出站", COUNT(*) AS n FROM transit_trips GROUP BY "出站"'
+    adhoc = client.post(Q, json={"sql": sql, "scenario": "commute_planning", "epsilon": "0.5"}, headers=a).json()
+    assert adhoc["receipt"]["mechanism"] == "dp" and adhoc["receipt"]["epsilon_spent"] == "0.5"
+    grant_id = adhoc["receipt"]["grant_id"]
+    path = f"/api/v1/cleanroom/grants/{grant_id}/templates"
+    assert client.post(path, json={"sql": sql, "risk_note": "x"}, headers=a).status_code == 403
+    r = client.post(path, json={"sql": sql}, headers=sec)
+    assert r.status_code == 422 and r.json()["code"] == "risk_note_required"
+    r = client.post(path, json={"sql": sql, "risk_note": "按出站站点全量，唯一模板"}, headers=sec)
+    assert r.status_code == 200 and r.json()["level"] == 2
+    listed = client.get(path, headers=sec).json()
+    assert any(t["sql"] == sql and t["risk_note"] for t in listed)
+    exact = client.post(Q, json={"sql": sql, "scenario": "commute_planning"}, headers=a).json()
+    assert exact["receipt"]["mechanism"] == "threshold" and exact["receipt"]["k"] == 10
+    assert exact["receipt"]["epsilon_spent"] == "0"

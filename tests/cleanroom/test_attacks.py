@@ -485,14 +485,14 @@ def test_an_engine_failure_is_one_generic_code_and_still_charged(newcomer, monke
     monkeypatch.setattr(type(c.rt.engine), "execute", fail)
     failures = []
     for sql, eps in (('SELECT COUNT(*) FROM pay3 WHERE "年龄" = 20', "0.2"),
-                     ('SELECT "区", COUNT(*) FROM pay2 GROUP BY "区"', None)):
+                     ('SELECT "区", COUNT(*) FROM pay2 GROUP BY "区"', "0.1")):   # level 2 ad hoc: DP
         with pytest.raises(PdzoneError) as info:
             ask(c, sql, scn, epsilon=eps)
         failures.append(info.value)
     assert {(e.code, e.status) for e in failures} == {("query_failed", 422)}
     assert len({(e.zh, e.en) for e in [real.value, *failures]}) == 1
     assert "门诊" not in failures[0].en + failures[0].zh
-    assert spent(c, scn) == {"grant": "0.5", "pay3": "0.5"}
+    assert spent(c, scn) == {"grant": "0.6", "pay3": "0.5", "pay2": "0.1"}
 
 
 # --- 4. ε validation and the ledger ----------------------------------------------------------------------
@@ -668,13 +668,24 @@ def test_concurrent_identical_queries_charge_once(newcomer):
 
 # --- 6. differencing pairs, small groups, one-person filters ------------------------------------------------
 
-def test_level_2_single_person_cells_are_suppressed_below_k(town):
-    assert ask(town, f'SELECT COUNT(*) AS n, SUM("金额") AS s FROM lone2 WHERE "单位" = \'{LONE}\'',
-               "diff")["rows"] == []
-    r = ask(town, 'SELECT "单位", COUNT(*) AS n, SUM("金额") AS s FROM lone2 GROUP BY "单位"', "diff")
+def _review(c, sql: str, scenario: str = "diff") -> None:
+    with c.rt.store.sessions() as s:
+        grant_id = gr.active_grant(s, org_id=c.partner_id, scenario_code=scenario).id
+    service.preapprove(c.env(), c.secadmin, c.secadmin.actor(), grant_id, sql,
+                       risk_note="按单位分组的唯一模板：没有两个模板的分组只差一个人")
+
+
+def test_level_2_single_person_cells_are_suppressed_below_k_in_a_reviewed_template(town):
+    by_unit = 'SELECT "单位", COUNT(*) AS n, SUM("金额") AS s FROM lone2 GROUP BY "单位"'
+    _review(town, by_unit)
+    r = ask(town, by_unit, "diff")
     assert sorted(row[0] for row in r["rows"]) == ["乙单位", "甲单位"]   # the lone organisation is not there
     assert not any("suppress" in k for k in r["receipt"]) and r["receipt"]["rows"] == 2
-    assert r["receipt"]["k"] == 10
+    assert r["receipt"]["mechanism"] == "threshold" and r["receipt"]["k"] == 10
+    # a filter naming the lone organisation is no public value: it cannot become a template
+    with pytest.raises(PdzoneError) as info:
+        _review(town, f'SELECT COUNT(*) AS n, SUM("金额") AS s FROM lone2 WHERE "单位" = \'{LONE}\'')
+    assert info.value.code == "template_parameter_not_public"
 
 
 def test_level_2_a_condition_inside_an_aggregate_cannot_single_out_one_person(town):
@@ -685,18 +696,25 @@ def test_level_2_a_condition_inside_an_aggregate_cannot_single_out_one_person(to
     err = refusal(town, 'SELECT COUNT(*) AS n, SUM(CASE WHEN "金额" > 87.4 AND "金额" < 87.6 THEN "金额" '
                         'ELSE 0 END) AS s FROM lone2', "diff")
     assert err.code == "derived_argument"
-    assert ask(town, 'SELECT COUNT(*) AS n, SUM("金额") AS s FROM lone2', "diff")["rows"][0][0] == 60
+    total = 'SELECT COUNT(*) AS n, SUM("金额") AS s FROM lone2'
+    _review(town, total)
+    assert ask(town, total, "diff")["rows"][0][0] == 60
 
 
-def test_level_2_differencing_by_complement_is_the_documented_residual_risk(town):
-    """Exact answers with a threshold cannot stop differencing: everyone, and everyone but one, both pass k.
-    This is why level-2 data stays in the city's API or tenant space (README / architecture). The test
-    keeps that statement honest: if it ever fails, the documentation must change with it."""
-    everyone = ask(town, 'SELECT COUNT(*) AS n, SUM("金额") AS s FROM lone2', "diff")["rows"][0]
+def test_level_2_differencing_by_complement_no_longer_pins_the_person(town):
+    """Exact answers with a threshold cannot stop differencing: everyone, and everyone but one, both pass k,
+    and their difference was the lone member's exact amount. Ad-hoc level-2 queries are DP answers now, and
+    the complement cannot become an exact template (its parameter names no public value)."""
+    everyone = ask(town, 'SELECT COUNT(*) AS n, SUM("金额") AS s FROM lone2 WHERE "区" IN (\'东城区\', '
+                         '\'西城区\', \'朝阳区\', \'海淀区\')', "diff", epsilon="0.5")
     but_one = ask(town, f'SELECT COUNT(*) AS n, SUM("金额") AS s FROM lone2 WHERE "单位" <> \'{LONE}\'',
-                  "diff")["rows"][0]
-    assert everyone[0] - but_one[0] == 1
-    assert everyone[1] - but_one[1] == pytest.approx(LONE_AMOUNT)
+                  "diff", epsilon="0.5")
+    assert everyone["receipt"]["mechanism"] == but_one["receipt"]["mechanism"] == "dp"
+    if everyone["rows"][0][1] is not None and but_one["rows"][0][1] is not None:
+        assert everyone["rows"][0][1] - but_one["rows"][0][1] != pytest.approx(LONE_AMOUNT, abs=1e-6)
+    with pytest.raises(PdzoneError) as info:
+        _review(town, f'SELECT COUNT(*) AS n, SUM("金额") AS s FROM lone2 WHERE "单位" <> \'{LONE}\'')
+    assert info.value.code == "template_parameter_not_public"
 
 
 def test_level_3_differencing_pair_does_not_pin_the_person(town):

@@ -22,7 +22,7 @@ from argon2 import PasswordHasher, Type
 
 from pdzone.audit.events import os_actor
 from pdzone.catalog import actions as cat
-from pdzone.cleanroom import dp
+from pdzone.egress import dp
 from pdzone.egress import grants as gr
 from pdzone.errors import PdzoneError
 from pdzone.identity import actions as ida

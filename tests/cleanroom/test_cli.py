@@ -30,7 +30,15 @@ def test_security_officer_registers_a_scenario_and_grants_it(tmp_path):
     r = run(env, "grant", "add", "--partner", "测试合作方", "--dataset", "pay3", "--scenario", "traffic_safety",
             "--epsilon", "nan")
     assert r.returncode == 1 and "invalid_epsilon" in r.stderr
-    assert run(env, "grant", "cap", "pay3", "--epsilon", "2").returncode == 0
+    r = run(env, "grant", "cap", "pay3", "--epsilon", "2", "--delta", "2e-6", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["delta_cap"] == 2e-6
+    sql = 'SELECT "区", COUNT(*) AS n FROM pay2 GROUP BY "区"'
+    r = run(env, "grant", "template", str(g["grant_id"]), "--sql", sql)
+    assert r.returncode == 1 and "risk_note_required" in r.stderr
+    r = run(env, "grant", "template", str(g["grant_id"]), "--sql", sql, "--risk-note", "按区全量，唯一模板", "--json")
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(run(env, "grant", "templates", str(g["grant_id"])).stdout)
+    assert [(t["level"], t["risk_note"], t["sql"]) for t in listed] == [(2, "按区全量，唯一模板", sql)]
     r = run(env, "dataset", "contributions", "pay3", "--rows", "5", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["max_contributions"] == 5
     grants = json.loads(run(env, "grant", "list").stdout)

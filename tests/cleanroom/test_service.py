@@ -101,14 +101,72 @@ def test_per_dataset_cap_holds_across_grants(tmp_path, sqlite_city):
     assert e.value.details["budget"] == "pay3"
 
 
-def test_level_2_threshold_drops_small_groups_exactly(sqlite_city):
-    r = ask(sqlite_city, 'SELECT "街道", COUNT(*) AS n FROM pay2 GROUP BY "街道"')
-    # 街道0-9 hold ~40 people each; each 小巷 one person (< k = 10): only the streets come out
+def _review(city, sql, note="两个模板的分组互不嵌套，差分不出个人", scenario="research"):
+    return service.preapprove(city.env(), city.secadmin, city.secadmin.actor(), _grant(city, scenario).id, sql,
+                              risk_note=note)
+
+
+def test_level_2_ad_hoc_queries_are_answered_with_dp(sqlite_city):
+    r = ask(sqlite_city, 'SELECT "区", COUNT(*) AS n, SUM("金额") AS s FROM pay2 GROUP BY "区"', epsilon="0.5")
+    rec = r["receipt"]
+    assert rec["mechanism"] == "dp" and rec["epsilon_spent"] == "0.5" and "k" not in rec
+    assert rec["budget"]["min_group_size"] == sqlite_city.rt.settings.cleanroom_min_group_level2
+    assert sorted(n for _, n, _ in r["rows"]) != [300] * 4 or any(s_ != round(s_, 2) for _, _, s_ in r["rows"])
+
+
+def test_level_2_reviewed_template_is_exact_and_drops_small_groups(sqlite_city):
+    c = sqlite_city
+    streets = 'SELECT "街道", COUNT(*) AS n FROM pay2 GROUP BY "街道"'
+    _review(c, streets)
+    r = ask(c, streets)
+    # 街道0-9 hold ~40 people each; each 小巷 one person (< k = 10): only the streets come out, exact
     assert sorted(row[0] for row in r["rows"]) == [f"街道{i}" for i in range(10)]
-    r = ask(sqlite_city, "SELECT COUNT(*) FROM pay2 WHERE \"街道\" = '小巷399'")
-    assert r["rows"] == [] and r["receipt"]["mechanism"] == "threshold" and r["receipt"]["k"] == 10
-    r = ask(sqlite_city, 'SELECT "区", COUNT(*) AS n, SUM("金额") AS s FROM pay2 GROUP BY "区"')
+    assert sum(n for _, n in r["rows"]) == 3 * 395
+    assert r["receipt"]["mechanism"] == "threshold" and r["receipt"]["k"] == 10
+    assert r["receipt"]["epsilon_spent"] == "0"
+    by_district = 'SELECT "区", COUNT(*) AS n, SUM("金额") AS s FROM pay2 GROUP BY "区"'
+    _review(c, by_district)
+    r = ask(c, by_district)
     assert sorted(n for _, n, _ in r["rows"]) == [300] * 4 and r["receipt"]["epsilon_spent"] == "0"
+
+
+def test_level_2_template_review_needs_a_risk_note_and_public_parameters(sqlite_city):
+    c = sqlite_city
+    with pytest.raises(Invalid) as e:
+        _review(c, 'SELECT COUNT(*) AS n FROM pay2', note=" ")
+    assert e.value.code == "risk_note_required"
+    with pytest.raises(Forbidden) as e:   # 小巷399 is not a public value of 街道 (it names one person)
+        _review(c, "SELECT COUNT(*) AS n FROM pay2 WHERE \"街道\" = '小巷399'")
+    assert e.value.code == "template_parameter_not_public"
+    with pytest.raises(Forbidden) as e:
+        _review(c, "SELECT COUNT(*) AS n FROM pay2 WHERE \"区\" <> '东城区'")
+    assert e.value.code == "template_parameter_not_public"
+    with pytest.raises(Forbidden):   # only the security admin reviews
+        service.preapprove(c.env(), c.analyst, c.analyst.actor(), _grant(c).id, 'SELECT COUNT(*) AS n FROM pay2',
+                           risk_note="x")
+    out = _review(c, "SELECT COUNT(*) AS n FROM pay2 WHERE \"区\" IN ('东城区', '西城区')")
+    with c.rt.store.sessions() as s:
+        listed = service.list_templates(s, c.secadmin, _grant(c).id)
+        assert [t["template"] for t in listed] == [out["template"]]
+        assert listed[0]["level"] == 2 and listed[0]["risk_note"] and listed[0]["approved_by"]
+        ev = s.scalars(select(AuditEvent).where(AuditEvent.action == "cleanroom.query.approve")).all()[-1]
+        assert "risk_note" in ev.details
+    r = ask(c, "SELECT COUNT(*) AS n FROM pay2 WHERE \"区\" IN ('东城区', '西城区')")
+    assert r["rows"] == [[600]] and r["receipt"]["mechanism"] == "threshold"
+
+
+def test_level_2_differencing_pair_is_no_longer_exact(sqlite_city):
+    """Two ad-hoc queries whose cells differ by one person (everyone; everyone outside one street) gave
+    that person's exact value by subtraction. At level 2 both are DP answers now."""
+    c = sqlite_city
+    everyone = ask(c, 'SELECT COUNT(*) AS n, SUM("金额") AS s FROM pay2', epsilon="1")
+    but_one = ask(c, "SELECT COUNT(*) AS n, SUM(\"金额\") AS s FROM pay2 WHERE \"街道\" <> '小巷399'",
+                  epsilon="1")
+    assert everyone["receipt"]["mechanism"] == but_one["receipt"]["mechanism"] == "dp"
+    t = people_table().to_pydict()
+    person = sum(a for a, st in zip(t["金额"], t["街道"], strict=True) if st == "小巷399")
+    assert abs((everyone["rows"][0][1] - but_one["rows"][0][1]) - person) > 1e-6   # the old exact pair gave it
+    assert everyone["receipt"]["epsilon_spent"] == but_one["receipt"]["epsilon_spent"] == "1"
 
 
 def test_level_2_filters_only_on_dimensions(sqlite_city):
@@ -258,6 +316,24 @@ def test_grant_rules(sqlite_city):
         assert e.value.code == "invalid_scenario_code"
 
 
+def test_level_2_data_without_a_privacy_unit_cannot_be_granted(sqlite_city, tmp_path):
+    """The k threshold was silently skipped without a privacy-unit column while the receipt said
+    `threshold, k=10`; such data is not granted at all now."""
+    from pdzone.audit.events import os_actor
+    from pdzone.identity.models import Organization
+    from tests.cleanroom.conftest import PAY_COLUMNS, import_table
+
+    c = sqlite_city
+    import_table(c.rt, tmp_path, people_table(n_people=40), name="nounit2", zone="zone_a", provider=c.provider_org,
+                 level=2, unit=None, columns=PAY_COLUMNS)
+    with c.rt.store.transaction() as s:
+        org = s.get(Organization, c.partner_id)
+        with pytest.raises(Invalid) as e:
+            gr.do_add_grant(s, partner=org, dataset_names=["pay1", "nounit2"], scenario_code="research",
+                            epsilon=Decimal(1), actor=os_actor())
+        assert e.value.code == "privacy_unit_required" and e.value.details["dataset"] == "nounit2"
+
+
 def test_preapproved_template_runs_without_hold(sqlite_city):
     c = sqlite_city
     sql = 'SELECT "区", AVG("金额") AS a FROM pay4 GROUP BY "区"'
@@ -267,3 +343,18 @@ def test_preapproved_template_runs_without_hold(sqlite_city):
     r = ask(c, sql.lower().replace("avg", "AVG"), epsilon="0.5")  # the same template, any ε in range
     assert r["receipt"]["level"] == 4 and r["receipt"]["epsilon_spent"] == "0.5"
     assert ask(c, 'SELECT "区", COUNT(*) FROM pay4 GROUP BY "区"')["status"] == "pending"  # others still held
+
+
+def test_no_path_skips_the_threshold_when_the_privacy_unit_is_gone(sqlite_city):
+    """A granted level-2 dataset whose privacy-unit column was cleared afterwards is refused, not answered
+    exactly under a receipt that claims `threshold, k=10`."""
+    from pdzone.catalog.actions import find_dataset
+
+    c = sqlite_city
+    sql = 'SELECT "街道", COUNT(*) AS n FROM pay2 GROUP BY "街道"'
+    _review(c, sql)
+    with c.rt.store.transaction() as s:
+        find_dataset(s, "pay2").privacy_unit = None
+    with pytest.raises(Forbidden) as e:
+        ask(c, sql)
+    assert e.value.code == "privacy_unit_required"

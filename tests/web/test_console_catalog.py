@@ -125,7 +125,8 @@ def test_the_catalog_is_in_the_navigation_and_switches_to_english(client):
     assert '<html lang="en">' in r.text and "Data catalog" in r.text and "Level 3" in r.text
     assert 'aria-current="page">Catalog</a>' in r.text
     r = client.get("/catalog/social_insurance")
-    assert "Resident ID number" in r.text and "A suggestion that a person must confirm" in r.text
+    # a partner sees only coarse metadata of level-3 data: no per-column detection results
+    assert "Resident ID number" not in r.text and "A suggestion that a person must confirm" in r.text
     assert "GB18030 (GBK-compatible)" in r.text
 
 

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from pdzone.audit.events import os_actor
 from pdzone.catalog import actions as cat
-from pdzone.cleanroom import dp
+from pdzone.egress import dp
 from pdzone.egress import grants as gr
 from pdzone.web import i18n
 from pdzone.web.app import create_app
@@ -298,7 +298,7 @@ def test_level4_query_waits_for_the_security_admin_then_answers(analyst, rt):
         r = sec.post(f"/console/approvals/{query_id}", data={"csrf": csrf_of(page.text), "decision": "reject"})
         assert r.status_code == 403 and "该查询不在待审批状态" in part(r.text, "appr-error")
     approved = events(rt, action="cleanroom.query.approve", outcome="success")
-    assert [e["target_id"] for e in approved] == [str(query_id)]
+    assert [e["target_id"] for e in approved if e["target_type"] == "query"] == [str(query_id)]
 
     r = analyst.get(f"/console/workbench/queries/{query_id}")
     held = part(r.text, "held")
@@ -341,7 +341,16 @@ def test_another_persons_held_query_does_not_exist_for_you(analyst, rt):
         assert r.status_code == 403 and "您没有应用场景 inclusive_credit 的有效授权" in r.text
 
 
-def test_level2_answers_say_they_are_exact_with_k(rt):
+def test_level2_ad_hoc_answers_are_dp(rt):
+    with other_client(rt) as c:
+        signed_in(c, "transport_analyst")
+        r = ask(c, 'SELECT "出站", COUNT(*) AS n FROM transit_trips GROUP BY "出站"', scenario="commute_planning")
+        assert r.status_code == 200
+        receipt = part(r.text, "receipt")
+        assert "精确统计" not in receipt and not re.search(r'id="receipt-spent">0<', r.text)
+
+
+def test_level2_reviewed_template_answers_say_they_are_exact_with_k(rt):
     with other_client(rt) as c:
         signed_in(c, "transport_analyst")
         r = ask(c, 'SELECT "进站", COUNT(*) AS n FROM transit_trips GROUP BY "进站"', scenario="commute_planning")

@@ -27,12 +27,12 @@ _FAKE = {  # detected identifier kind -> a Faker zh_CN provider (synthetic, chec
 }
 
 
-def _value(fake: Faker, rng: random.Random, col: DatasetColumn, public: list | None):
+def _value(fake: Faker, rng: random.Random, col: DatasetColumn, public: list | None, coarse: bool = False):
     t = (col.type or "").upper()
     if public:
         v = rng.choice(public)
         return _cast(v, t)
-    if col.pii_type in _FAKE and hasattr(fake, _FAKE[col.pii_type]):
+    if not coarse and col.pii_type in _FAKE and hasattr(fake, _FAKE[col.pii_type]):
         return str(getattr(fake, _FAKE[col.pii_type])())
     lo, hi = (col.bounds_lo, col.bounds_hi) if col.bounds_lo is not None else (0.0, 1000.0)
     if "INT" in t:
@@ -59,7 +59,8 @@ def _cast(v, t: str):
     return v
 
 
-def mock_rows(session: Session, ds: Dataset, rows: int = 1000) -> dict:
+def mock_rows(session: Session, ds: Dataset, rows: int = 1000, *, coarse: bool = False) -> dict:
+    """`coarse`: for a partner on level >= 3 data, no value says what the detector found in a column."""
     if not 1 <= rows <= MAX_MOCK_ROWS:
         raise Invalid(f"模拟数据行数须在 1 到 {MAX_MOCK_ROWS} 之间", f"a mock has 1 to {MAX_MOCK_ROWS} rows",
                       code="invalid_rows")
@@ -70,6 +71,6 @@ def mock_rows(session: Session, ds: Dataset, rows: int = 1000) -> dict:
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
     public = {c.name: json.loads(c.public_values) if c.public_values else None for c in cols}
-    data = [[_value(fake, rng, c, public[c.name]) for c in cols] for _ in range(rows)]
+    data = [[_value(fake, rng, c, public[c.name], coarse) for c in cols] for _ in range(rows)]
     return {"dataset": ds.name, "version": ds.version, "synthetic": True, "columns": [c.name for c in cols],
             "types": [c.type for c in cols], "roles": [c.role for c in cols], "rows": data}

@@ -52,8 +52,11 @@ def _col(name: str) -> exp.Column:
 
 
 def build(plan: Plan, table_names: dict[str, str], *, dp: bool, bounded_single: bool, k_unit: bool,
-          candidates: dict[int, list[float]] | None = None, max_rows: int | None = None) -> Exact:
-    """The exact query for `plan`; `table_names` maps each alias to the engine's table name."""
+          candidates: dict[int, list[float]] | None = None, max_rows: int | None = None,
+          avg_parts: bool = False) -> Exact:
+    """The exact query for `plan`; `table_names` maps each alias to the engine's table name.
+
+    `avg_parts`: an average as its sum and count (the gate merges level-1 groups whose masked keys meet)."""
     candidates = candidates or {}
     inner_sel: list[exp.Expression] = []
     group_cols: list[str] = []
@@ -92,7 +95,7 @@ def build(plan: Plan, table_names: dict[str, str], *, dp: bool, bounded_single: 
         elif o.kind == "sum":
             outer.append(exp.alias_(exp.Sum(this=a), f"_o{i}", quoted=True))
             out_cols[i] = {"sum": f"_o{i}"}
-        elif o.kind == "avg" and not dp:
+        elif o.kind == "avg" and not dp and not avg_parts:
             outer.append(exp.alias_(exp.Avg(this=a), f"_o{i}", quoted=True))
             out_cols[i] = {"value": f"_o{i}"}
         elif o.kind == "avg":

@@ -1,8 +1,9 @@
-"""Clean-room queries end to end: grant → analysis → (approval) → engine → release rules → egress gate.
+"""Clean-room queries end to end: grant → analysis → (approval) → engine → egress gate.
 
-    prepare()   no data touched: the grant, the plan, ε and its split, the approval state
-    run()       the answer: from the answer store at no charge, or computed in the engine, made
-                releasable by level, and released through the egress gate with its charge
+    prepare()   no data touched: the grant, the plan and its release spec, the mechanism, ε and its
+                split, the approval state
+    run()       the answer: from the answer store at no charge, or computed in the engine and handed,
+                exact, to the egress gate, which applies the level's release rules and charges
     dry_run()   what a query would cost and how accurate it would be, without touching data
 """
 
@@ -22,30 +23,28 @@ import sqlglot
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlglot import exp
 
 from pdzone.audit.events import Action, Actor, flush_events, record
 from pdzone.audit.models import AuditEvent
 from pdzone.catalog import access
 from pdzone.catalog import actions as cat
 from pdzone.catalog.models import Dataset, DatasetColumn
-from pdzone.cleanroom import allow, release, rewrite
-from pdzone.cleanroom.analysis import ColumnInfo, Plan, TableInfo, analyze
+from pdzone.cleanroom import allow, rewrite
+from pdzone.cleanroom.analysis import ColumnInfo, Plan, TableInfo, _Resolver, analyze
 from pdzone.cleanroom.engines import EngineFailure, QueryEngine, TableRef
 from pdzone.cleanroom.models import CleanroomQuery
 from pdzone.config import Settings
 from pdzone.crypto import CryptoSuite, KeyStore
-from pdzone.dataplane.engine import with_tables
 from pdzone.dataplane.sealed import seal, unseal
 from pdzone.dataplane.storage import DatasetStorage
 from pdzone.db import Store, utcnow
-from pdzone.egress import gate
+from pdzone.egress import gate, release
 from pdzone.egress import grants as gr
 from pdzone.egress.models import Grant, StoredAnswer
-from pdzone.errors import Forbidden, NotFound, PdzoneError
+from pdzone.errors import Forbidden, Invalid, NotFound, PdzoneError
 from pdzone.identity.auth import Principal
 from pdzone.identity.roles import Perm
-from pdzone.protect.masking import ColumnPolicy, MaskOp, Pseudonymizer, mask_query
-from pdzone.protect.masking import pseudonym_key as _pseudonym_key
 
 
 @dataclass
@@ -65,17 +64,16 @@ class Prepared:
     grant: Grant
     scenario: str
     plan: Plan
+    spec: release.ReleaseSpec
     datasets: list[Dataset]
-    epsilon: Decimal               # what the query spends (0 below level 3)
+    epsilon: Decimal               # what the query spends (0 unless answered with DP)
     budget: release.Budgeting | None
     approval_key: str
     answer_key: str
 
     @property
     def mechanism(self) -> str:
-        if self.plan.kind == "rows":
-            return "masked_rows"
-        return {1: "exact", 2: "threshold"}.get(self.plan.level, "dp")
+        return release.mechanism(self.spec)
 
 
 def _table_info(session: Session, ds: Dataset, cols: list | None = None) -> TableInfo:
@@ -111,6 +109,52 @@ def _hash(*parts) -> str:
     return hashlib.sha256("\x1e".join(str(p) for p in parts).encode()).hexdigest()
 
 
+def release_spec(plan: Plan, *, template: bool = False) -> release.ReleaseSpec:
+    """The description of a checked plan that the egress gate releases by (no SQL, public parameters)."""
+    res = _Resolver(plan.tables)
+
+    def cols(e: exp.Expression | None) -> frozenset[tuple[str, str]]:
+        if e is None:
+            return frozenset()
+        out = set()
+        for c in e.find_all(exp.Column):
+            alias, info = res.column(c)
+            out.add((alias, info.name))
+        return frozenset(out)
+
+    def bare(e: exp.Expression) -> tuple[str, str] | None:
+        if isinstance(e, exp.Column):
+            alias, info = res.column(e)
+            return alias, info.name
+        return None
+
+    group_columns = tuple(bare(g) for g in plan.group_by)
+    outputs = tuple(release.OutputSpec(o.name, o.kind, group_index=o.group_index, column=o.column,
+                                       star=o.kind == "count" and isinstance(o.expr, exp.Star), bounds=o.bounds,
+                                       q=o.q, sources=cols(o.expr)) for o in plan.outputs)
+    on_units = all(plan.tables[a].privacy_unit == c for on in (j for _, j in plan.joins)
+                   for a, c in (bare(on.this), bare(on.expression)) if a is not None) if plan.joins else True
+    return release.ReleaseSpec(
+        kind=plan.kind, level=plan.level, outputs=outputs,
+        tables={a: t.dataset_id for a, t in plan.tables.items()}, group_columns=group_columns,
+        group_sources=tuple(cols(g) for g in plan.group_by), group_public=tuple(plan.group_public),
+        group_types=tuple(plan.tables[b[0]].columns[b[1]].type if b else None for b in group_columns),
+        where_sources=cols(plan.where), joins_on_units=on_units,
+        privacy_units=all(t.privacy_unit for t in plan.tables.values()), order=tuple(plan.order), limit=plan.limit,
+        contributions=max(t.max_contributions for t in plan.tables.values()), template=template)
+
+
+def templates_of(grant: Grant) -> dict[str, dict]:
+    """The grant's reviewed templates by hash (older entries are bare hashes of level-4 templates)."""
+    out = {}
+    for t in json.loads(grant.preapproved or "[]"):
+        if isinstance(t, str):
+            out[t] = {"template": t}
+        else:
+            out[t["template"]] = t
+    return out
+
+
 def prepare(session: Session, settings: Settings, principal: Principal, *, sql: str, scenario: str,
             epsilon=None) -> Prepared:
     grant = gr.active_grant(session, org_id=principal.org_id, scenario_code=scenario)
@@ -130,22 +174,28 @@ def prepare(session: Session, settings: Settings, principal: Principal, *, sql: 
         raise Forbidden("授权不包含聚合统计", "the grant does not include aggregates", code="form_not_granted",
                         details={"form": "aggregate"})
     datasets = [by_name[t.name] for t in plan.tables.values()]
+    # level 2: exact (with the k threshold) only for a template the security admin reviewed for this grant
+    template = plan.level == 2 and plan.kind == "aggregate" and \
+        templates_of(grant).get(template_hash(plan), {}).get("level") == 2
+    spec = release_spec(plan, template=template)
+    for t in plan.tables.values():
+        if t.level >= 2 and not t.privacy_unit:
+            raise Forbidden(f"数据集 {t.name} 未声明隐私单元列，不能施加门限或差分隐私",
+                            f"dataset {t.name} has no privacy-unit column: no threshold and no DP can be applied",
+                            code="privacy_unit_required", details={"dataset": t.name})
+    mech = gate.check_release(session, spec, datasets)
     budget = None
     eps = Decimal(0)
     if epsilon is not None:
-        gr.parse_epsilon(epsilon)  # validated whatever the level (levels 1-2 spend none)
-    if plan.kind == "aggregate" and plan.level >= 3:
+        gr.parse_epsilon(epsilon)  # validated whatever the mechanism (exact answers spend none)
+    if mech == release.Mechanism.DP:
         eps = gr.choose_epsilon(grant, epsilon)
-        min_group = settings.cleanroom_min_group_level4 if plan.level >= 4 else settings.cleanroom_min_group_level3
-        for t in plan.tables.values():
-            if not t.privacy_unit:
-                raise Forbidden(f"数据集 {t.name} 未声明隐私单元列，不能做差分隐私查询",
-                                f"dataset {t.name} has no privacy-unit column: DP needs one",
-                                code="privacy_unit_required", details={"dataset": t.name})
-        budget = release.plan_budget(plan, eps, delta=settings.cleanroom_delta_per_query, min_group=min_group)
+        min_group = {2: settings.cleanroom_min_group_level2, 3: settings.cleanroom_min_group_level3}.get(
+            plan.level, settings.cleanroom_min_group_level4)
+        budget = release.plan_budget(spec, eps, delta=settings.cleanroom_delta_per_query, min_group=min_group)
     approval_key = _hash("approval", grant.id, plan.normalized, eps)
     answer_key = _hash("answer", plan.normalized, gr.to_nano(eps))  # 0.5 and 0.50 are one ε
-    return Prepared(grant, scenario, plan, datasets, eps, budget, approval_key, answer_key)
+    return Prepared(grant, scenario, plan, spec, datasets, eps, budget, approval_key, answer_key)
 
 
 def dry_run(env: Env, principal: Principal, *, sql: str, scenario: str, epsilon=None) -> dict:
@@ -162,7 +212,7 @@ def dry_run(env: Env, principal: Principal, *, sql: str, scenario: str, epsilon=
                "answered_before": stored, "would_charge": "0" if stored else str(p.epsilon)}
         if p.budget is not None:
             out["budget"] = p.budget.as_dict()
-        if p.plan.level == 2:
+        if p.mechanism == release.Mechanism.THRESHOLD:
             out["k"] = env.settings.cleanroom_k
         return out
 
@@ -170,7 +220,7 @@ def dry_run(env: Env, principal: Principal, *, sql: str, scenario: str, epsilon=
 def _approved(session: Session, p: Prepared) -> bool:
     if p.plan.level < 4 or p.plan.kind != "aggregate":
         return True
-    if _hash("template", p.plan.normalized) in json.loads(p.grant.preapproved or "[]"):
+    if template_hash(p.plan) in templates_of(p.grant):
         return True
     return session.scalar(select(CleanroomQuery.id).where(CleanroomQuery.grant_id == p.grant.id,
                                                           CleanroomQuery.approval_key == p.approval_key,
@@ -196,18 +246,18 @@ def _from_store(session: Session, env: Env, p: Prepared, actor: Actor) -> dict |
         return None
     data = json.loads(unseal(env.suite, _answer_key_bytes(session, env, p.datasets), row.sealed,
                              context={"answer": p.answer_key}))
-    receipt = gate.release_answer(session, env.suite, actor=actor, grant=p.grant, datasets=p.datasets,
-                                  columns=[o.name for o in p.plan.outputs], rows=data["rows"], epsilon_nano=0,
-                                  delta_femto=0, details={"scenario": p.scenario, "query_hash": p.answer_key,
-                                                          "from_store": True, "first_event": row.event_id,
-                                                          "level": p.plan.level, "mechanism": p.mechanism})
+    receipt = gate.release_stored(session, env.suite, actor=actor, grant=p.grant, datasets=p.datasets,
+                                  columns=[o.name for o in p.plan.outputs], rows=data["rows"],
+                                  details={"scenario": p.scenario, "query_hash": p.answer_key,
+                                           "from_store": True, "first_event": row.event_id,
+                                           "level": p.plan.level, "mechanism": p.mechanism})
     receipt.update(data["receipt_public"], from_store=True, epsilon_spent="0", first_event_id=row.event_id)
     return {"columns": [o.name for o in p.plan.outputs], "rows": data["rows"], "receipt": receipt}
 
 
 def _table_refs(session: Session, env: Env, p: Prepared) -> tuple[dict[str, str], dict[str, TableRef], bool]:
     """Engine table names per alias and how to load them (a single DP dataset: its bounded copy)."""
-    bounded = p.plan.level >= 3 and p.plan.kind == "aggregate" and p.plan.single
+    bounded = p.mechanism == release.Mechanism.DP and p.plan.single
     names, refs = {}, {}
     for alias, t in p.plan.tables.items():
         ds = next(d for d in p.datasets if d.id == t.dataset_id)
@@ -278,30 +328,6 @@ def _engine_sql(env: Env, tree) -> str:
     return sql
 
 
-def _mask_rows(session: Session, env: Env, p: Prepared, principal: Principal, table: pa.Table) -> list[list]:
-    """Level-1 rows: every column under its masking policy, pseudonyms keyed per zone and recipient."""
-    policies, columns = {}, []
-    for i, o in enumerate(p.plan.outputs):
-        alias, col = o.column
-        t = p.plan.tables[alias]
-        ds = next(d for d in p.datasets if d.id == t.dataset_id)
-        policy = gate.policies_for(session, ds)[1][col]
-        if policy.op is MaskOp.KEEP and (t.columns[col].role in ("identifier", "join_key") or col == t.privacy_unit):
-            policy = ColumnPolicy(op=MaskOp.PSEUDONYM)  # whose row it is never leaves as it is
-        policies[f"_o{i}"] = policy
-        columns.append(f"_o{i}")
-    recipient = f"org:{principal.org_id}"
-    pseudo = Pseudonymizer(_pseudonym_key(env.keystore, zone=p.grant.zone_code, recipient=recipient,
-                                          suite=env.suite.name), env.suite.name)
-    con = with_tables({"r": table})
-    try:
-        out = mask_query(con, "r", columns, policies, pseudonymizer=pseudo)
-    finally:
-        con.close()
-    data = out.to_pydict()
-    return [[release.json_value(data[c][r]) for c in columns] for r in range(out.num_rows)]
-
-
 class QueryFailed(PdzoneError):
     status = 422
     code = "query_failed"
@@ -340,20 +366,15 @@ def run(env: Env, principal: Principal, actor: Actor, *, sql: str, scenario: str
                 return _hold(s, p, principal, actor, sql)
             gr.check_affordable(s, p.grant, p.datasets, eps_n, delta_f)
             names, refs, bounded = _table_refs(s, env, p)
-    ex = rewrite.build(p.plan, names, dp=p.plan.level >= 3 and p.plan.kind == "aggregate", bounded_single=bounded,
-                       k_unit=p.plan.level == 2 and p.plan.kind == "aggregate",
+    mech = p.mechanism
+    ex = rewrite.build(p.plan, names, dp=mech == release.Mechanism.DP, bounded_single=bounded,
+                       k_unit=mech == release.Mechanism.THRESHOLD,
                        candidates=p.budget.candidates if p.budget else None,
-                       max_rows=p.plan.limit if p.plan.kind == "rows" else None)
+                       max_rows=p.plan.limit if p.plan.kind == "rows" else None,
+                       avg_parts=mech == release.Mechanism.EXACT)
     try:
         table = env.engine.execute(_engine_sql(env, ex.tree), refs, timeout_s=env.settings.cleanroom_timeout_s)
-        with env.store.sessions() as s:
-            if p.plan.kind == "rows":
-                rows = _mask_rows(s, env, p, principal, table)
-            elif p.budget is not None:
-                rows = release.dp_rows(p.plan, ex, table, p.budget)
-            else:
-                rows = release.exact_rows(p.plan, ex, table, k=env.settings.cleanroom_k if p.plan.level == 2 else None)
-        rows = release.order_and_limit(p.plan, rows)
+        computed = release.Computed(p.spec, table, ex.group_cols, ex.out_cols, ex.k_col, p.budget)
     except (EngineFailure, ArithmeticError, ValueError, TypeError, KeyError, RuntimeError) as e:
         _fail(env, p, actor, eps_n, delta_f, type(e).__name__)
         raise QueryFailed("查询执行失败（已计入预算）", "the query failed (its budget was charged)") from None
@@ -362,19 +383,22 @@ def run(env: Env, principal: Principal, actor: Actor, *, sql: str, scenario: str
               "query_hash": p.answer_key}
     if p.budget is not None:
         public["budget"] = p.budget.as_dict()
-    if p.plan.level == 2 and p.plan.kind == "aggregate":
-        public["k"] = env.settings.cleanroom_k
+    if mech == release.Mechanism.THRESHOLD:
+        public["k"] = env.settings.cleanroom_k   # only where the k threshold ran
     try:
         with env.store.transaction() as s:
             grant = s.get(Grant, p.grant.id)
             datasets = [s.get(Dataset, d.id) for d in p.datasets]
-            sealed = seal(env.suite, _answer_key_bytes(s, env, datasets),
-                          json.dumps({"rows": rows, "receipt_public": public}, ensure_ascii=False).encode(),
-                          context={"answer": p.answer_key})
-            receipt = gate.release_answer(s, env.suite, actor=actor, grant=grant, datasets=datasets, columns=columns,
-                                          rows=rows, epsilon_nano=eps_n, delta_femto=delta_f,
-                                          details={**public, "sql_sha256": _hash(sql)},
-                                          store_answer=(p.answer_key, sealed))
+
+            def sealer(rows: list[list], s=s, datasets=datasets) -> tuple[str, bytes]:
+                return p.answer_key, seal(env.suite, _answer_key_bytes(s, env, datasets),
+                                          json.dumps({"rows": rows, "receipt_public": public},
+                                                     ensure_ascii=False).encode(), context={"answer": p.answer_key})
+            rows, receipt = gate.release_computed(s, env.keystore, env.suite, actor=actor, grant=grant,
+                                                  datasets=datasets, computed=computed, columns=columns,
+                                                  details={**public, "sql_sha256": _hash(sql)},
+                                                  recipient=f"org:{principal.org_id}", k=env.settings.cleanroom_k,
+                                                  seal=sealer)
             _mark_answered(s, p, receipt["event_id"])
     except IntegrityError:
         # a twin of this query was answered meanwhile: serve that answer, charge nothing
@@ -502,16 +526,20 @@ def recent_releases(session: Session, principal: Principal, *, limit: int = 20) 
 
 
 def schema_json(session: Session, grant: Grant) -> list[dict]:
+    """What a partner may know of its granted datasets to write queries: metadata only, and at level >= 3
+    only coarse metadata (a rounded row count, no detection results)."""
     tables, by_name = granted(session, grant)
     out = []
     for name, t in tables.items():
         ds = by_name[name]
+        coarse = t.level >= 3
         out.append({"name": name, "title": ds.title_zh, "title_en": ds.title_en, "level": t.level,
                     "privacy_unit": t.privacy_unit, "max_contributions": t.max_contributions, "version": t.version,
+                    "rows": gate.coarse_count(ds.row_count) if coarse else ds.row_count, "coarse": coarse,
                     "columns": [{"name": c.name, "type": c.type, "role": c.role,
                                  "bounds": list(c.bounds) if c.bounds else None,
                                  "public_values": list(c.public_values) if c.public_values else None,
-                                 "pii_type": c.pii_type} for c in t.columns.values()]})
+                                 "pii_type": None if coarse else c.pii_type} for c in t.columns.values()]})
     return out
 
 
@@ -532,22 +560,98 @@ def receipt_status(session: Session, principal: Principal, event_id: int) -> dic
             "digest": d.get("digest"), "epsilon": d.get("epsilon"), "rows": d.get("rows")}
 
 
-def preapprove(env: Env, principal: Principal, actor: Actor, grant_id: int, sql: str) -> dict:
-    """The security admin pre-approves a level-4 query template for a grant (any ε within the grant).
+def _public_parameters(plan: Plan) -> None:
+    """A level-2 template's parameters are public values: its WHERE compares dimensions with literals
+    from their declared public values only (=, IN, combined with AND / OR / NOT)."""
+    if plan.where is None:
+        return
+    res = _Resolver(plan.tables)
 
-    The template is the checked, normalized query; a later query that normalizes to it runs without
-    being held. Its budget is checked when it runs, like any other.
+    def bad() -> Forbidden:
+        return Forbidden("模板的参数须为列声明的公开取值（仅 =、IN 及其 AND/OR/NOT 组合）",
+                         "a template's parameters must be declared public values of their columns (=, IN, and "
+                         "AND / OR / NOT of them)", code="template_parameter_not_public")
+
+    def literal_in(col: exp.Expression, lits: list[exp.Expression]) -> None:
+        if not isinstance(col, exp.Column):
+            raise bad()
+        _, info = res.column(col)
+        public = {str(v) for v in info.public_values or ()}
+        for lit in lits:
+            while isinstance(lit, exp.TryCast | exp.Cast | exp.Paren):
+                lit = lit.this
+            if not isinstance(lit, exp.Literal) or str(lit.this) not in public:
+                raise bad()
+
+    def visit(e: exp.Expression) -> None:
+        while isinstance(e, exp.Paren):
+            e = e.this
+        if isinstance(e, exp.And | exp.Or):
+            visit(e.this)
+            visit(e.expression)
+        elif isinstance(e, exp.Not):
+            visit(e.this)
+        elif isinstance(e, exp.EQ):
+            col, lit = (e.this, e.expression) if isinstance(e.this, exp.Column) else (e.expression, e.this)
+            literal_in(col, [lit])
+        elif isinstance(e, exp.In) and not e.args.get("query"):
+            literal_in(e.this, list(e.expressions))
+        else:
+            raise bad()
+    visit(plan.where)
+
+
+def preapprove(env: Env, principal: Principal, actor: Actor, grant_id: int, sql: str, *, risk_note: str = "") -> dict:
+    """The security admin reviews a query template for a grant (审核模板): the checked, normalized query.
+
+    Level 4: a later query that normalizes to it runs without being held (any ε within the grant;
+    its budget is checked when it runs). Level 2: it is answered exactly, groups under k privacy units
+    dropped, instead of with DP; its parameters must be public values of their columns, and the review
+    records the template's differencing risk (two templates whose groups differ by one person difference
+    to that person: the reviewer says why the approved set does not).
     """
     with env.store.transaction() as s:
         grant = gr.find_grant(s, grant_id)
         access.check(s, principal, Perm.CLEANROOM_APPROVE, grant.zone_code)
-        tables, _ = granted(s, grant)
-        plan = analyze(sql, tables, default_limit=env.settings.cleanroom_max_rows)
-        h = template_hash(plan)
-        approved = json.loads(grant.preapproved or "[]")
-        if h not in approved:
-            approved.append(h)
-            grant.preapproved = json.dumps(approved)
-            record(s, actor=actor, action=Action.QUERY_APPROVE, target_type="grant", target_id=str(grant.id),
-                   zone=grant.zone_code, details={"template": h, "sql_sha256": _hash(sql)})
-        return {"grant_id": grant.id, "template": h, "templates": len(approved)}
+        return do_review_template(s, env.settings, grant_id, sql, risk_note=risk_note, actor=actor)
+
+
+def do_review_template(s: Session, settings: Settings, grant_id: int, sql: str, *, risk_note: str,
+                       actor: Actor) -> dict:
+    """Record a template review (the caller authorized it; the CLI acts with shell authority)."""
+    gr.find_grant(s, grant_id)
+    grant = s.scalar(select(Grant).where(Grant.id == grant_id).with_for_update()   # one review at a time
+                     .execution_options(populate_existing=True))
+    tables, _ = granted(s, grant)
+    plan = analyze(sql, tables, default_limit=settings.cleanroom_max_rows)
+    if plan.kind != "aggregate" or plan.level not in (2, 4):
+        raise Invalid("只有第 2 级和第 4 级数据的聚合查询可审核为模板",
+                      "only aggregate queries on level-2 or level-4 data are reviewed as templates",
+                      code="template_not_applicable", details={"level": plan.level})
+    note = (risk_note or "").strip()
+    if plan.level == 2:
+        if not note:
+            raise Invalid("第 2 级模板须记录差分风险说明", "a level-2 template needs its differencing risk noted",
+                          code="risk_note_required")
+        _public_parameters(plan)
+        spec = release_spec(plan, template=True)
+        datasets = [s.get(Dataset, t.dataset_id) for t in plan.tables.values()]
+        gate.check_release(s, spec, datasets)
+    h = template_hash(plan)
+    approved = [t for t in json.loads(grant.preapproved or "[]")
+                if (t if isinstance(t, str) else t["template"]) != h]
+    entry = {"template": h, "level": plan.level, "sql": sql[:20_000], "risk_note": note[:2000],
+             "approved_by": actor.name, "approved_at": utcnow().isoformat()}
+    approved.append(entry)
+    grant.preapproved = json.dumps(approved, ensure_ascii=False)
+    record(s, actor=actor, action=Action.QUERY_APPROVE, target_type="grant", target_id=str(grant.id),
+           zone=grant.zone_code, details={"template": h, "level": plan.level, "sql_sha256": _hash(sql),
+                                          "risk_note": note[:2000]})
+    return {"grant_id": grant.id, "template": h, "level": plan.level, "templates": len(approved)}
+
+
+def list_templates(session: Session, principal: Principal, grant_id: int) -> list[dict]:
+    """The grant's reviewed templates, for the security admin and auditors of its zone."""
+    grant = gr.find_grant(session, grant_id)
+    access.check(session, principal, Perm.CLEANROOM_APPROVE, grant.zone_code)
+    return list(templates_of(grant).values())

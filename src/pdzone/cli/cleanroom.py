@@ -89,15 +89,40 @@ def grant_revoke(grant_id: int, as_json: bool = typer.Option(False, "--json")):
 
 @grant_app.command("cap")
 def grant_cap(name: str = typer.Argument(..., help="Dataset name"), epsilon: str = typer.Option(...),
+              delta: float | None = typer.Option(None, help="Cap on the total δ too (default 1e-5)"),
               as_json: bool = typer.Option(False, "--json")):
-    """Cap any one partner's total ε on a dataset, across all its grants and scenarios."""
+    """Cap any one partner's total ε (and δ) on a dataset, across all its grants and scenarios."""
     from pdzone.catalog import actions as cat
     from pdzone.egress import grants as gr
 
     def do(s, rt):
         ds = cat.find_dataset(s, name)
-        gr.do_set_cap(s, ds, Decimal(epsilon), actor=os_actor())
-        return {"dataset": ds.name, "cap": str(gr.from_nano(gr.dataset_cap(s, ds)))}
+        gr.do_set_cap(s, ds, Decimal(epsilon), delta=delta, actor=os_actor())
+        return {"dataset": ds.name, "cap": str(gr.from_nano(gr.dataset_cap(s, ds))),
+                "delta_cap": float(gr.dataset_delta_cap(s, ds) * gr.FEMTO)}
+    _emit(_write(do), as_json)
+
+
+@grant_app.command("template")
+def grant_template(grant_id: int, sql: str = typer.Option(..., help="The query template (checked, normalized)"),
+                   risk_note: str = typer.Option("", help="Level 2: the template's differencing risk (required)"),
+                   as_json: bool = typer.Option(False, "--json")):
+    """Review a query template for a grant (level 2: exact with k; level 4: not held)."""
+    from pdzone.cleanroom import service
+
+    def do(s, rt):
+        return service.do_review_template(s, rt.settings, grant_id, sql, risk_note=risk_note, actor=os_actor())
+    _emit(_write(do), as_json)
+
+
+@grant_app.command("templates")
+def grant_templates(grant_id: int, as_json: bool = typer.Option(True, "--json/--table")):
+    """List a grant's reviewed templates with their review."""
+    from pdzone.cleanroom import service
+    from pdzone.egress import grants as gr
+
+    def do(s, rt):
+        return list(service.templates_of(gr.find_grant(s, grant_id)).values())
     _emit(_write(do), as_json)
 
 

@@ -34,6 +34,7 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 # defaults by level (configuration, not code: see docs/clean-room.md)
 DEFAULT_DATASET_CAP = {1: Decimal(100), 2: Decimal(100), 3: Decimal(10), 4: Decimal(3)}
+DEFAULT_DATASET_DELTA_CAP = 1e-5   # δ is capped per partner and dataset across grants, like ε
 DEFAULT_MAX_EPSILON = Decimal(5)
 DEFAULT_MIN_EPSILON = Decimal("0.001")
 
@@ -146,6 +147,11 @@ def do_add_grant(session: Session, *, partner: Organization, dataset_names: list
         if ds.r28_reason:
             raise Forbidden(f"数据集 {n} 依第二十八条不得开放运营", f"dataset {n} may not be operated (R-28)",
                             code="r28_prohibited")
+        if (ds.level or 4) >= 2 and not ds.privacy_unit:
+            # thresholds and DP count people: without a privacy-unit column neither can be applied
+            raise Invalid(f"数据集 {n} 为第 {ds.level or '未定'} 级，须先声明隐私单元列才能授权",
+                          f"dataset {n} is level {ds.level or 'undecided'}: declare its privacy-unit column "
+                          "before granting it", code="privacy_unit_required", details={"dataset": n})
         if ReleaseForm.ROWS.value in forms and (ds.level or 4) > 1:
             raise Invalid(f"只有第 1 级数据可授权逐行结果（{n} 为第 {ds.level or '未定'} 级）",
                           f"only level-1 data may be granted as rows ({n} is level {ds.level or 'undecided'})",
@@ -172,24 +178,50 @@ def do_revoke_grant(session: Session, grant: Grant, *, actor: Actor) -> None:
            zone=grant.zone_code)
 
 
-def do_set_cap(session: Session, ds: Dataset, cap: Decimal, *, actor: Actor) -> None:
-    """The security admin's cap on any one partner's total ε on this dataset."""
+def parse_delta(value, *, field: str = "delta") -> float:
+    if isinstance(value, bool):
+        value = "x"
+    try:
+        d = float(value)
+    except (TypeError, ValueError) as e:
+        raise Invalid(f"{field} 须为数字", f"{field} must be a number", code="invalid_delta") from e
+    if not math.isfinite(d) or not 0 <= d < 1e-2:
+        raise Invalid(f"{field} 须在 [0, 0.01) 内", f"{field} must be in [0, 0.01)", code="invalid_delta")
+    return d
+
+
+def do_set_cap(session: Session, ds: Dataset, cap: Decimal, *, delta: float | None = None, actor: Actor) -> None:
+    """The security admin's cap on any one partner's total ε (and δ, when given) on this dataset."""
     cap = parse_epsilon(cap, field="cap")
     n = to_nano(cap)
     row = session.get(DatasetCap, ds.id)
     if row is None:
-        session.add(DatasetCap(dataset_id=ds.id, cap=n, set_by=actor.name, set_at=utcnow()))
+        row = DatasetCap(dataset_id=ds.id, cap=n, set_by=actor.name, set_at=utcnow())
+        session.add(row)
     else:
         row.cap, row.set_by, row.set_at = n, actor.name, utcnow()
+    if delta is not None:
+        row.delta_cap = to_femto(parse_delta(delta, field="delta_cap"))
+    session.flush()
+    d_cap = dataset_delta_cap(session, ds)
     for acct in session.scalars(select(DatasetBudget).where(DatasetBudget.dataset_id == ds.id)):
         acct.cap = max(n, acct.spent)  # lowering a cap below what was spent leaves nothing to spend
+        acct.delta_cap = max(d_cap, acct.delta_spent)
     record(session, actor=actor, action=Action.DATASET_CAP, target_type="dataset", target_id=ds.name,
-           zone=ds.zone_code, details={"cap": str(cap)})
+           zone=ds.zone_code, details={"cap": str(cap), "delta_cap": float(Decimal(d_cap) * FEMTO)})
 
 
 def dataset_cap(session: Session, ds: Dataset) -> int:
     row = session.get(DatasetCap, ds.id)
     return row.cap if row is not None else to_nano(DEFAULT_DATASET_CAP[ds.level or 4])
+
+
+def dataset_delta_cap(session: Session, ds: Dataset) -> int:
+    """Femto-δ any one partner may spend on the dataset across all its grants."""
+    row = session.get(DatasetCap, ds.id)
+    if row is not None and row.delta_cap is not None:
+        return row.delta_cap
+    return to_femto(DEFAULT_DATASET_DELTA_CAP)
 
 
 def grant_datasets(session: Session, grant: Grant) -> list[Dataset]:
@@ -239,7 +271,9 @@ def check_affordable(session: Session, grant: Grant, datasets: list[Dataset], ep
         acct = session.get(DatasetBudget, (grant.partner_org_id, ds.id))
         cap = acct.cap if acct is not None else dataset_cap(session, ds)
         spent = acct.spent if acct is not None else 0
-        if spent + eps > cap:
+        d_cap = acct.delta_cap if acct is not None else dataset_delta_cap(session, ds)
+        d_spent = acct.delta_spent if acct is not None else 0
+        if spent + eps > cap or d_spent + delta > d_cap:
             raise _exhausted(ds.name, from_nano(cap - spent))
 
 
@@ -250,8 +284,25 @@ def _exhausted(what: str, left: Decimal) -> Conflict:
     return Conflict(zh, en, code="budget_exhausted", details={"budget": what, "epsilon_left": str(left)})
 
 
+def _open_account(session: Session, key: tuple[int, int], cap: int, delta_cap: int) -> None:
+    """Create the partner's account on a dataset unless a concurrent first charge just did (two grants of
+    one partner charge the same account without sharing a grant row lock)."""
+    dialect = session.get_bind().dialect.name
+    values = {"partner_org_id": key[0], "dataset_id": key[1], "cap": cap, "spent": 0, "delta_cap": delta_cap,
+              "delta_spent": 0}
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - pdzone runs on SQLite and PostgreSQL
+        session.add(DatasetBudget(**values))
+        session.flush()
+        return
+    session.execute(insert(DatasetBudget).values(**values).on_conflict_do_nothing())
+
+
 def charge(session: Session, grant: Grant, datasets: list[Dataset], eps: int, delta: int) -> None:
-    """Spend ε (and δ) on the grant and on the partner's account of every dataset read.
+    """Spend ε and δ on the grant and on the partner's account of every dataset read (both capped there).
 
     Conditional updates in the caller's transaction: two workers racing for the last ε cannot both
     pass (the database's CHECK constraints hold the line even if they did).
@@ -265,12 +316,12 @@ def charge(session: Session, grant: Grant, datasets: list[Dataset], eps: int, de
     for ds in datasets:
         key = (grant.partner_org_id, ds.id)
         if session.get(DatasetBudget, key) is None:
-            session.add(DatasetBudget(partner_org_id=key[0], dataset_id=key[1], cap=dataset_cap(session, ds), spent=0))
-            session.flush()
-        res = session.execute(update(DatasetBudget).where(DatasetBudget.partner_org_id == key[0],
-                                                          DatasetBudget.dataset_id == key[1],
-                                                          DatasetBudget.spent + eps <= DatasetBudget.cap)
-                              .values(spent=DatasetBudget.spent + eps).execution_options(synchronize_session=False))
+            _open_account(session, key, dataset_cap(session, ds), dataset_delta_cap(session, ds))
+        B = DatasetBudget
+        res = session.execute(update(B).where(B.partner_org_id == key[0], B.dataset_id == key[1],
+                                              B.spent + eps <= B.cap, B.delta_spent + delta <= B.delta_cap)
+                              .values(spent=B.spent + eps, delta_spent=B.delta_spent + delta)
+                              .execution_options(synchronize_session=False))
         if res.rowcount != 1:
             raise _exhausted(ds.name, Decimal(0))
     session.expire(grant)
@@ -284,8 +335,11 @@ def budget_view(session: Session, grant: Grant) -> dict:
         acct = session.get(DatasetBudget, (grant.partner_org_id, ds.id))
         cap = acct.cap if acct is not None else dataset_cap(session, ds)
         spent = acct.spent if acct is not None else 0
+        d_cap = acct.delta_cap if acct is not None else dataset_delta_cap(session, ds)
+        d_spent = acct.delta_spent if acct is not None else 0
         accts.append({"dataset": ds.name, "cap": str(from_nano(cap)), "spent": str(from_nano(spent)),
-                      "left": str(from_nano(cap - spent))})
+                      "left": str(from_nano(cap - spent)), "delta_cap": float(Decimal(d_cap) * FEMTO),
+                      "delta_spent": float(Decimal(d_spent) * FEMTO)})
     return {"grant_id": grant.id, "scenario": sc.code if sc else None, "zone": grant.zone_code,
             "forms": forms_of(grant), "datasets": [d.name for d in datasets],
             "epsilon_total": str(from_nano(grant.epsilon_total)), "epsilon_spent": str(from_nano(grant.epsilon_spent)),

@@ -76,8 +76,11 @@ class DatasetBudget(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), primary_key=True, autoincrement=False)
     cap: Mapped[int] = mapped_column(BigInteger)       # nano-ε
     spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    delta_cap: Mapped[int] = mapped_column(BigInteger, default=0)    # femto-δ
+    delta_spent: Mapped[int] = mapped_column(BigInteger, default=0)
 
-    __table_args__ = (CheckConstraint("spent >= 0 AND spent <= cap", name="spent_within_cap"),)
+    __table_args__ = (CheckConstraint("spent >= 0 AND spent <= cap", name="spent_within_cap"),
+                      CheckConstraint("delta_spent >= 0 AND delta_spent <= delta_cap", name="delta_within_cap"))
 
 
 class DatasetCap(Base):
@@ -87,6 +90,7 @@ class DatasetCap(Base):
 
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), primary_key=True, autoincrement=False)
     cap: Mapped[int] = mapped_column(BigInteger)
+    delta_cap: Mapped[int | None] = mapped_column(BigInteger)  # femto-δ; None: the default
     set_by: Mapped[str] = mapped_column(String(200))
     set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 

@@ -147,9 +147,10 @@ def seed_cleanroom(rt: Runtime) -> None:
     from decimal import Decimal
 
     from pdzone.catalog.actions import do_set_column, do_set_contributions, find_dataset
+    from pdzone.cleanroom import service
     from pdzone.egress import grants as gr
     from pdzone.egress.models import DatasetCap
-    from pdzone.web.demo_data import CLEANROOM_COLUMNS, CLEANROOM_GRANTS, CLEANROOM_SCENARIOS
+    from pdzone.web.demo_data import CLEANROOM_COLUMNS, CLEANROOM_GRANTS, CLEANROOM_SCENARIOS, CLEANROOM_TEMPLATES
 
     actor = os_actor()
     with rt.store.transaction() as s:
@@ -169,3 +170,8 @@ def seed_cleanroom(rt: Runtime) -> None:
                     gr.do_set_cap(s, find_dataset(s, n), Decimal(eps), actor=actor)
             gr.do_add_grant(s, partner=org, dataset_names=names, scenario_code=scenario, epsilon=Decimal(eps),
                             default_epsilon=Decimal(default), max_epsilon=Decimal(2), forms=forms, actor=actor)
+        s.flush()
+        for partner, scenario, sql, note in CLEANROOM_TEMPLATES:
+            org = s.scalar(select(Organization).where(Organization.name == partner))
+            grant = gr.active_grant(s, org_id=org.id, scenario_code=scenario)
+            service.do_review_template(s, rt.settings, grant.id, sql, risk_note=note, actor=actor)

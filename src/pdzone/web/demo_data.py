@@ -135,3 +135,11 @@ CLEANROOM_GRANTS = [  # partner, scenario, datasets, ε total (and per-dataset c
     ("北京普惠征信服务有限公司", "enterprise_due_diligence", ["enterprise_registry"], "20", "1", ["aggregate", "rows"]),
     ("北京智慧出行科技有限公司", "commute_planning", ["transit_trips"], "20", "1", ["aggregate"]),
 ]
+
+# Level 2: exact answers only through templates the security admin reviewed for a grant, each with its
+# differencing risk noted. Ad-hoc queries on transit_trips are DP answers.
+CLEANROOM_TEMPLATES = [  # partner, scenario, SQL, risk note
+    ("北京智慧出行科技有限公司", "commute_planning",
+     'SELECT "进站", COUNT(*) AS n FROM transit_trips GROUP BY "进站"',
+     "按进站站点的全量客流，唯一模板；站点为公开线网站点，无筛选条件，不存在只差一人的两个模板分组"),
+]

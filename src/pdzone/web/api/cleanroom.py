@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from pdzone.catalog import access
 from pdzone.catalog import actions as cat
 from pdzone.cleanroom import mock, service
+from pdzone.egress import gate
 from pdzone.egress import grants as gr
 from pdzone.errors import NotFound, PdzoneError
 from pdzone.identity.models import Organization
@@ -138,7 +139,7 @@ def mock_data(dataset: Annotated[str, Path(max_length=64)], rows: int = Query(10
         ds = cat.find_dataset(s, dataset)
         if None not in zones and ds.zone_code not in zones:
             raise NotFound(f"找不到数据集：{dataset}", f"no dataset named {dataset}", code="dataset_not_found")
-        return mock.mock_rows(s, ds, rows)
+        return mock.mock_rows(s, ds, rows, coarse=gate.coarse_for(ctx.principal, ds))
 
 
 # --- scenarios, grants, caps (security admin) ------------------------------------------------
@@ -223,17 +224,30 @@ def revoke_grant(grant_id: Id, ctx: Ctx = Depends(api_ctx)):
 
 class TemplateIn(BaseModel):
     sql: str = Field(min_length=1, max_length=20_000)
+    risk_note: str = Field(default="", max_length=2000)
 
 
 @router.post("/grants/{grant_id}/templates")
 def preapprove(grant_id: Id, body: TemplateIn, ctx: Ctx = Depends(api_ctx)):
-    """Pre-approve a level-4 query template for a grant: matching queries are not held."""
+    """Review a query template for a grant. Level 4: matching queries are not held. Level 2: matching
+    queries are answered exactly with the k threshold (parameters public values only; `risk_note`, the
+    template's differencing risk, is required)."""
     ctx.require_any(Perm.CLEANROOM_APPROVE)
-    return service.preapprove(ctx.rt.cleanroom(), ctx.principal, ctx.actor, grant_id, body.sql)
+    return service.preapprove(ctx.rt.cleanroom(), ctx.principal, ctx.actor, grant_id, body.sql,
+                              risk_note=body.risk_note)
+
+
+@router.get("/grants/{grant_id}/templates")
+def templates(grant_id: Id, ctx: Ctx = Depends(api_ctx)):
+    """The grant's reviewed templates with their review (level, SQL, risk note, who, when)."""
+    ctx.require_any(Perm.CLEANROOM_APPROVE)
+    with ctx.rt.store.sessions() as s:
+        return service.list_templates(s, ctx.principal, grant_id)
 
 
 class CapIn(BaseModel):
     epsilon: Decimal = Field(allow_inf_nan=True)
+    delta: float | None = Field(default=None, allow_inf_nan=True)
 
 
 @router.put("/caps/{dataset}")
@@ -244,5 +258,6 @@ def set_cap(dataset: Annotated[str, Path(max_length=64)], body: CapIn, ctx: Ctx 
     ctx.require(Perm.GRANT_MANAGE, zone)
     with ctx.rt.store.transaction() as s:
         ds = cat.find_dataset(s, dataset)
-        gr.do_set_cap(s, ds, body.epsilon, actor=ctx.actor)
-        return {"dataset": ds.name, "cap": str(gr.from_nano(gr.dataset_cap(s, ds)))}
+        gr.do_set_cap(s, ds, body.epsilon, delta=body.delta, actor=ctx.actor)
+        return {"dataset": ds.name, "cap": str(gr.from_nano(gr.dataset_cap(s, ds))),
+                "delta_cap": float(gr.dataset_delta_cap(s, ds) * gr.FEMTO)}

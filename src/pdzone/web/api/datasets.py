@@ -43,14 +43,20 @@ def list_datasets(zone: str | None = Query(None, max_length=64), level: int | No
     zones = ctx.require_any(Perm.CATALOG_READ)
     with ctx.rt.store.sessions() as s:
         rows = cq.list_datasets(s, zone=zone, level=level, sector=sector, q=q)
-        return [cq.summary_json(s, d) for d in rows if None in zones or d.zone_code in zones]
+        return [_view(ctx, d, cq.summary_json(s, d)) for d in rows if None in zones or d.zone_code in zones]
+
+
+def _view(ctx: Ctx, ds, doc: dict) -> dict:
+    """Partners see only coarse metadata of level >= 3 data (see egress.gate.coarse_for)."""
+    return gate.coarse_dataset(doc) if gate.coarse_for(ctx.principal, ds) else doc
 
 
 @router.get("/{name}")
 def show(name: str, ctx: Ctx = Depends(api_ctx)):
     ctx.require_any(Perm.CATALOG_READ)
     with ctx.rt.store.sessions() as s:
-        return cq.dataset_json(s, _visible(ctx, s, name))
+        ds = _visible(ctx, s, name)
+        return _view(ctx, ds, cq.dataset_json(s, ds))
 
 
 @router.get("/{name}/dcat")
@@ -58,7 +64,8 @@ def dcat(name: str, ctx: Ctx = Depends(api_ctx)):
     """The dataset's metadata as DCAT JSON-LD."""
     ctx.require_any(Perm.CATALOG_READ)
     with ctx.rt.store.sessions() as s:
-        return cq.dcat_json(s, _visible(ctx, s, name))
+        ds = _visible(ctx, s, name)
+        return _view(ctx, ds, cq.dcat_json(s, ds))
 
 
 class LevelIn(BaseModel):

@@ -163,7 +163,8 @@ def catalog(request: Request, q: Annotated[str, Query(max_length=100)] = "",
         found = [d for d in cq.list_datasets(s, q=q or None) if None in zones or d.zone_code in zones]
         zone_names = {z.code: z.name for z in gov.list_zones(s)}
         org_names = {str(o.id): o.name for o in idq.list_orgs(s)}
-        rows = [{**cq.summary_json(s, d), "pending": _is_pending(d)} for d in found
+        rows = [{**(gate.coarse_dataset(cq.summary_json(s, d)) if gate.coarse_for(ctx.principal, d)
+                    else cq.summary_json(s, d)), "pending": _is_pending(d)} for d in found
                 if all(_facet_value(d, k) == v for k, v in f.items())]
     lang = ctx.lang
     labels = {"zone": lambda v: zone_names.get(v, v), "provider": lambda v: org_names.get(v, v),
@@ -344,6 +345,8 @@ def _dataset_page(request: Request, ctx: Ctx, name: str, *, status: int = 200, o
     with ctx.rt.store.sessions() as s:
         ds = _visible(ctx, s, name)
         doc = cq.dataset_json(s, ds)
+        if gate.coarse_for(p, ds):   # partners: coarse metadata of level >= 3 data
+            doc = gate.coarse_dataset(doc)
         try:
             _, policies = gate.policies_for(s, ds)
             policy_error = None

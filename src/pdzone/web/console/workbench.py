@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from pdzone.catalog import access
 from pdzone.catalog import actions as cat
 from pdzone.cleanroom import mock, service
+from pdzone.egress import gate
 from pdzone.egress import grants as gr
 from pdzone.errors import Invalid, NotFound, PdzoneError
 from pdzone.identity.roles import Perm
@@ -226,7 +227,8 @@ def _mock(ctx: Ctx, scenario: str, dataset: str) -> dict:
         if dataset not in {d["name"] for d in service.schema_json(s, grant)}:
             raise NotFound(f"本场景的授权中没有数据集：{dataset}", f"no dataset {dataset} in this scenario's grant",
                            code="dataset_not_found")
-        return mock.mock_rows(s, cat.find_dataset(s, dataset), MOCK_ROWS)
+        ds = cat.find_dataset(s, dataset)
+        return mock.mock_rows(s, ds, MOCK_ROWS, coarse=gate.effective_level(ds) >= 3)
 
 
 # --- held (level-4) queries ----------------------------------------------------------------

@@ -1,9 +1,16 @@
-"""From exact aggregates (inside the zone) to what may be released, by level.
+"""From what the engine computed (inside the zone) to what may be released, by level.
 
-- Level 1: exact aggregates.
-- Level 2: exact aggregates; a group is released only if at least k distinct privacy units stand
-  behind it (computed exactly). Exact answers cannot stop differencing between overlapping queries:
-  that residual risk is why level-2 data stays inside the city's API or tenant space.
+The clean room describes a checked query with a `ReleaseSpec` (built from its plan: what each output
+is, its bounds, the public values of its group keys, the level, where each column is used) and hands
+the engine's exact result to the egress gate as `Computed`. The gate applies these rules:
+
+- Level 1: exact aggregates; every group key goes out under its column's masking policy, and groups
+  whose masked keys coincide are merged exactly (counts and sums add; averages from their parts).
+  Rows go out only de-identified (every column masked).
+- Level 2: ad-hoc queries are answered with DP, like level 3 (level-2 budget and minimum group).
+  Exact answers only through a reviewed template the security admin approved for the grant; a group
+  is released only if at least k distinct privacy units stand behind it (computed exactly). A
+  template's differencing risk is noted in its review.
 - Levels 3-4: every released number is noisy (OpenDP). A noisy row count per group always runs:
   the minimum group size applies to it, never to an exact count. Group keys are released only if
   they are public (all declared values, zeros included) or pass DP partition selection.
@@ -21,10 +28,76 @@ from decimal import Decimal
 
 import pyarrow as pa
 
-from pdzone.cleanroom import dp
-from pdzone.cleanroom.analysis import Plan
-from pdzone.cleanroom.rewrite import Exact
+from pdzone.egress import dp
 from pdzone.errors import Forbidden
+
+Column = tuple[str, str]   # (table alias, column name)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output column of a checked query, as the gate needs to know it (no SQL)."""
+
+    name: str
+    kind: str                                 # group | column | count | count_distinct | sum | avg | quantile
+    group_index: int | None = None
+    column: Column | None = None              # the bare source column, when the argument is one
+    star: bool = False                        # COUNT(*)
+    bounds: tuple[float, float] | None = None
+    q: float | None = None
+    sources: frozenset[Column] = frozenset()  # every source column reaching this output
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """The description of a checked query that the gate releases by (public parameters only)."""
+
+    kind: str                                 # rows | aggregate
+    level: int
+    outputs: tuple[OutputSpec, ...]
+    tables: dict[str, int]                    # alias -> dataset id
+    group_columns: tuple[Column | None, ...] = ()    # each group key's bare column, None for an expression
+    group_sources: tuple[frozenset[Column], ...] = ()
+    group_public: tuple[tuple | None, ...] = ()
+    group_types: tuple[str | None, ...] = ()
+    where_sources: frozenset[Column] = frozenset()
+    joins_on_units: bool = True               # every join is on the privacy-unit columns
+    privacy_units: bool = True                # every table read has a privacy-unit column
+    order: tuple[tuple[int, bool], ...] = ()
+    limit: int | None = None
+    contributions: int = 1                    # L: rows one person may contribute
+    template: bool = False                    # level 2: a reviewed template approved for the grant
+
+
+class Mechanism:
+    MASKED_ROWS = "masked_rows"
+    EXACT = "exact"
+    THRESHOLD = "threshold"
+    DP = "dp"
+
+
+def mechanism(spec: ReleaseSpec) -> str:
+    """How the answer is made releasable: a function of the level and the review, never of the data."""
+    if spec.kind == "rows":
+        return Mechanism.MASKED_ROWS
+    if spec.level == 1:
+        return Mechanism.EXACT
+    if spec.level == 2 and spec.template:
+        return Mechanism.THRESHOLD
+    return Mechanism.DP
+
+
+@dataclass
+class Computed:
+    """What the engine computed for a checked query: exact aggregates per group, or a row batch."""
+
+    spec: ReleaseSpec
+    table: pa.Table
+    group_cols: list[str]
+    out_cols: dict[int, dict[str, str]]       # output index -> role -> result column
+    k_col: str | None
+    budget: Budgeting | None = None
+
 
 MAX_GRID = 10_000
 
@@ -52,12 +125,12 @@ class Budgeting:
         return d
 
 
-def plan_budget(plan: Plan, epsilon: Decimal, *, delta: float, min_group: int) -> Budgeting:
+def plan_budget(plan: ReleaseSpec, epsilon: Decimal, *, delta: float, min_group: int) -> Budgeting:
     """Split ε over the query's measured quantities (equal parts) and set every scale. No data read."""
-    L = max(t.max_contributions for t in plan.tables.values())
+    L = plan.contributions
     pieces: list[tuple[int | None, str]] = [(None, "rows")]  # the per-group noisy row count
     for i, o in enumerate(plan.outputs):
-        if o.kind == "count" and o.column is not None:
+        if o.kind == "count" and not o.star:   # COUNT(expr) counts non-null values: its own measure
             pieces.append((i, "count"))
         elif o.kind == "sum":
             pieces.append((i, "sum"))
@@ -67,7 +140,7 @@ def plan_budget(plan: Plan, epsilon: Decimal, *, delta: float, min_group: int) -
             pieces.append((i, "quantile"))
     each = float(epsilon) / len(pieces)
     b = Budgeting(epsilon, 0.0, L, min_group)
-    public = bool(plan.group_by) and all(v is not None for v in plan.group_public)
+    public = bool(plan.group_public) and all(v is not None for v in plan.group_public)
     if public:
         grid = list(itertools.product(*plan.group_public))
         if len(grid) > MAX_GRID:
@@ -77,12 +150,12 @@ def plan_budget(plan: Plan, epsilon: Decimal, *, delta: float, min_group: int) -
         b.grid = grid
     name_of = {None: "count"} | {i: o.name for i, o in enumerate(plan.outputs)}
     for o in plan.outputs:
-        if o.kind == "count" and o.column is None:
+        if o.kind == "count" and o.star:
             name_of[None] = o.name
     for idx, what in pieces:
         out = name_of[idx]
         if idx is None:
-            if plan.group_by and not public:
+            if plan.group_public and not public:
                 part, thr = dp.selection_part(out, each, L, delta, min_group)
                 b.selection = (part, thr)
                 b.delta = part.delta
@@ -130,33 +203,65 @@ def json_value(v):
     return v
 
 
-def exact_rows(plan: Plan, ex: Exact, table: pa.Table, *, k: int | None) -> list[list]:
-    """Levels 1-2: exact values, groups under k distinct privacy units dropped (level 2)."""
+def exact_rows(c: Computed, table: pa.Table, *, k: int | None) -> list[list]:
+    """Levels 1-2 (exact): groups under k distinct privacy units dropped (level-2 templates); groups whose
+    released keys coincide (level-1 keys after masking) merged exactly: counts and sums add, averages
+    are recomputed from their sums and counts. The gate refuses beforehand what cannot merge exactly."""
+    plan, ex = c.spec, c
     cols = table.to_pydict()
-    n = table.num_rows
+    merged: dict[tuple, dict[int, list]] = {}
+    for r in range(table.num_rows):
+        if k is not None and (ex.k_col is None or (cols[ex.k_col][r] or 0) < k):
+            continue   # no k column means no threshold could be applied: nothing is released
+        key = tuple(json_value(cols[g][r]) for g in ex.group_cols)
+        acc = merged.get(key)
+        first = acc is None
+        if first:
+            acc = merged[key] = {}
+        for i, o in enumerate(plan.outputs):
+            if o.kind == "group":
+                continue
+            roles = ex.out_cols[i]
+            if o.kind == "avg" and "sum" in roles:
+                s_, n_ = cols[roles["sum"]][r], cols[roles["count"]][r]
+                a = acc.setdefault(i, [None, 0])
+                if s_ is not None:
+                    a[0] = (a[0] or 0) + s_
+                a[1] += int(n_ or 0)
+                continue
+            v = cols[roles.get("value") or roles.get("count") or roles.get("sum")][r]
+            if first:
+                acc[i] = [v]
+            elif o.kind in ("count", "sum"):
+                if v is not None:
+                    acc[i][0] = v if acc[i][0] is None else acc[i][0] + v
+            else:  # pragma: no cover - refused before the query runs (see gate.check_release)
+                raise RuntimeError("outputs that cannot merge exactly")
     out = []
-    for r in range(n):
-        if k is not None and ex.k_col is not None and (cols[ex.k_col][r] or 0) < k:
-            continue
+    for key, acc in merged.items():
         row = []
         for i, o in enumerate(plan.outputs):
             if o.kind == "group":
-                row.append(json_value(cols[ex.group_cols[o.group_index]][r]))
+                row.append(key[o.group_index])
+                continue
+            if o.kind == "avg" and "sum" in ex.out_cols[i]:
+                s_, n_ = acc[i]
+                v = s_ / n_ if n_ and s_ is not None else None
             else:
-                roles = ex.out_cols[i]
-                c = roles.get("value") or roles.get("count") or roles.get("sum")
-                v = cols[c][r]
-                row.append(json_value(v if v is not None or o.kind == "group" else 0))
+                v = acc[i][0]
+            row.append(json_value(v if v is not None else (0 if o.kind != "avg" else None)))
         out.append(row)
     return out
 
 
-def dp_rows(plan: Plan, ex: Exact, table: pa.Table, b: Budgeting) -> list[list]:
-    """Levels 3-4: noisy values for released groups only (OpenDP samplers)."""
+def dp_rows(c: Computed) -> list[list]:
+    """Levels 2 (ad hoc) to 4: noisy values for released groups only (OpenDP samplers)."""
+    plan, ex, table, b = c.spec, c, c.table, c.budget
+    assert b is not None
     cols = table.to_pydict()
     keys = [tuple(cols[g][r] for g in ex.group_cols) for r in range(table.num_rows)]
     index = {_key(k): r for r, k in enumerate(keys)}
-    if not plan.group_by:
+    if not plan.group_public:
         cells = [((), index.get(""))]
     elif b.grid is not None:
         cells = [(g, index.get(_key(g))) for g in b.grid]
@@ -180,7 +285,7 @@ def dp_rows(plan: Plan, ex: Exact, table: pa.Table, b: Budgeting) -> list[list]:
     for i, o in enumerate(plan.outputs):
         parts = b.by_output.get(i, {})
         roles = ex.out_cols.get(i, {})
-        if o.kind == "count" and o.column is None:
+        if o.kind == "count" and o.star:
             values[i] = list(noisy_n)
         elif o.kind == "count":
             values[i] = [max(0, v) for v in dp.noisy_counts([int(v) for v in exact(roles["count"])], parts["count"])]
@@ -207,10 +312,10 @@ def dp_rows(plan: Plan, ex: Exact, table: pa.Table, b: Budgeting) -> list[list]:
             if o.kind == "group":
                 v = key[o.group_index]
                 if b.grid is not None:
-                    col = _group_column_type(plan, o.group_index)
+                    col = plan.group_types[o.group_index]
                     v = _typed(v, col) if isinstance(v, str) and col else v
                 row.append(json_value(v))
-            elif small and not (o.kind == "count" and o.column is None):
+            elif small and not (o.kind == "count" and o.star):
                 row.append(None)   # below the minimum group size (judged on the noisy count)
             else:
                 v = values[i][c]
@@ -221,19 +326,7 @@ def dp_rows(plan: Plan, ex: Exact, table: pa.Table, b: Budgeting) -> list[list]:
     return out
 
 
-def _group_column_type(plan: Plan, gi: int) -> str | None:
-    from sqlglot import exp
-
-    g = plan.group_by[gi]
-    if not isinstance(g, exp.Column):
-        return None
-    for alias, t in plan.tables.items():
-        if (not g.table or g.table == alias) and g.name in t.columns:
-            return t.columns[g.name].type
-    return None
-
-
-def order_and_limit(plan: Plan, rows: list[list]) -> list[list]:
+def order_and_limit(plan: ReleaseSpec, rows: list[list]) -> list[list]:
     """ORDER BY and LIMIT, applied to released values only (post-processing)."""
     for idx, desc in reversed(plan.order):
         present = [r for r in rows if r[idx] is not None]
