@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import threading
@@ -19,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -302,11 +303,6 @@ def _mask_rows(session: Session, env: Env, p: Prepared, principal: Principal, ta
     return [[release.json_value(data[c][r]) for c in columns] for r in range(out.num_rows)]
 
 
-class QueryFailed(PdzoneError):
-    status = 422
-    code = "query_failed"
-
-
 def _costs(p: Prepared) -> tuple[int, int]:
     """(nano-ε, femto-δ) the query spends."""
     return gr.to_nano(p.epsilon), gr.to_femto(p.budget.delta) if p.budget is not None and p.budget.delta else 0
@@ -355,8 +351,7 @@ def run(env: Env, principal: Principal, actor: Actor, *, sql: str, scenario: str
                 rows = release.exact_rows(p.plan, ex, table, k=env.settings.cleanroom_k if p.plan.level == 2 else None)
         rows = release.order_and_limit(p.plan, rows)
     except (EngineFailure, ArithmeticError, ValueError, TypeError, KeyError, RuntimeError) as e:
-        _fail(env, p, actor, eps_n, delta_f, type(e).__name__)
-        raise QueryFailed("查询执行失败（已计入预算）", "the query failed (its budget was charged)") from None
+        return _fail(env, p, actor, eps_n, delta_f, type(e).__name__)
     columns = [o.name for o in p.plan.outputs]
     public = {"scenario": p.scenario, "level": p.plan.level, "mechanism": p.mechanism,
               "query_hash": p.answer_key}
@@ -414,19 +409,68 @@ def _mark_answered(s: Session, p: Prepared, event_id: int | None) -> None:
         q.status, q.event_id = "answered", event_id
 
 
-def _fail(env: Env, p: Prepared, actor: Actor, eps_n: int, delta_f: int, reason: str) -> None:
-    """An accepted query that fails still spends its budget (no failure oracle); one generic code out."""
+def _withheld_rows(p: Prepared) -> list[list]:
+    """The rows a success would have, values withheld (None), from public parameters only.
+
+    No GROUP BY: one row (level 2 none: its one cell may be below k). Group keys that are all public at
+    levels 3-4: the public grid, as a success releases it. Otherwise (DP partition selection, exact
+    groups at levels 1-2, row results) no rows: which keys a success holds depends on the data (and on
+    noise), so the answer that gives nothing away is the empty one."""
+    plan = p.plan
+    if plan.kind == "rows":
+        return []
+    if not plan.group_by:
+        return [] if plan.level == 2 else [[None] * len(plan.outputs)]
+    grid = p.budget.grid if p.budget is not None else None
+    if grid is None:
+        return []
+    return [[release.json_value(key[o.group_index]) if o.kind == "group" else None for o in plan.outputs]
+            for key in grid]
+
+
+def _fail(env: Env, p: Prepared, actor: Actor, eps_n: int, delta_f: int, reason: str) -> dict:
+    """An accepted query that fails anyway (time limit, resources, an engine fault the analysis did not
+    foresee) answers as a success does: the same status and the same columns and rows, values withheld,
+    its budget spent, so that failing is no oracle (R-25). The failure is in the operation log, and
+    repeated failures of one grant within a window raise `cleanroom.query.alert` for the security admin."""
+    columns = [o.name for o in p.plan.outputs]
+    rows = release.order_and_limit(p.plan, _withheld_rows(p))
+    settings = env.settings
     with env.store.transaction() as s:
         grant = s.get(Grant, p.grant.id)
         datasets = [s.get(Dataset, d.id) for d in p.datasets]
         if eps_n or delta_f:
             with contextlib.suppress(PdzoneError):
                 gr.charge(s, grant, datasets, eps_n, delta_f)
-        record(s, actor=actor, action=Action.QUERY_FAIL, target_type="grant", target_id=str(grant.id),
-               zone=grant.zone_code, outcome="failed",
-               details={"scenario": p.scenario, "query_hash": p.answer_key, "epsilon": str(p.epsilon),
-                        "reason": reason})
+        ev = record(s, actor=actor, action=Action.QUERY_FAIL, target_type="grant", target_id=str(grant.id),
+                    zone=grant.zone_code, outcome="failed",
+                    details={"scenario": p.scenario, "query_hash": p.answer_key, "epsilon": str(p.epsilon),
+                             "reason": reason, "rows": len(rows), "columns": columns})
         flush_events(s)
+        since = utcnow() - dt.timedelta(seconds=settings.cleanroom_fail_alert_window_s)
+        failures = s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == Action.QUERY_FAIL.value, AuditEvent.target_type == "grant",
+            AuditEvent.target_id == str(grant.id), AuditEvent.occurred_at >= since)) or 0
+        threshold = settings.cleanroom_fail_alert_threshold
+        if failures >= threshold and (failures - threshold) % threshold == 0:   # at the threshold, then every N
+            record(s, actor=actor, action=Action.QUERY_ALERT, target_type="grant", target_id=str(grant.id),
+                   zone=grant.zone_code, outcome="failed",
+                   details={"scenario": p.scenario, "failures": failures,
+                            "window_s": settings.cleanroom_fail_alert_window_s, "last_reason": reason})
+            flush_events(s)
+        s.refresh(grant)
+        receipt = {"event_id": ev.id, "seq": None, "grant_id": grant.id, "digest": gate.digest_rows(
+                       env.suite, columns, rows), "rows": len(rows), "epsilon_spent": str(p.epsilon),
+                   "epsilon_left": str(gr.from_nano(grant.epsilon_total - grant.epsilon_spent)),
+                   "delta_spent": float(delta_f) * 1e-15, "released_at": utcnow().isoformat(),
+                   "datasets": {d.name: d.version for d in datasets}}
+    receipt.update({"scenario": p.scenario, "level": p.plan.level, "mechanism": p.mechanism,
+                    "query_hash": p.answer_key, "from_store": False, "withheld": True})
+    if p.budget is not None:
+        receipt["budget"] = p.budget.as_dict()
+    if p.plan.level == 2 and p.plan.kind == "aggregate":
+        receipt["k"] = settings.cleanroom_k
+    return {"columns": columns, "rows": rows, "receipt": receipt}
 
 
 def decide(env: Env, principal: Principal, actor: Actor, query_id: int, *, approve: bool, note: str = "") -> dict:

@@ -792,6 +792,7 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "cleanroom.query.approve": ("批准查询", "query approved"),
     "cleanroom.query.reject": ("驳回查询", "query rejected"),
     "cleanroom.query.fail": ("查询执行失败", "query failed"),
+    "cleanroom.query.alert": ("同一授权的查询反复失败", "repeated query failures on one grant"),
 }
 
 
