@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     cleanroom_delta_per_query: float = Field(default=1e-7, gt=0, lt=1e-3)
     cleanroom_timeout_s: float = Field(default=60.0, gt=0)
     cleanroom_max_rows: int = Field(default=1000, ge=1, le=100_000)
+    # accepted queries that still failed: this many for one grant within the window raise an alert
+    cleanroom_fail_alert_threshold: int = Field(default=3, ge=1)
+    cleanroom_fail_alert_window_s: float = Field(default=3600.0, gt=0)
     cleanroom_memory_limit: str = Field(default="4GB", pattern=_MEMORY)
 
     @classmethod

@@ -83,6 +83,7 @@ class Action(StrEnum):
     QUERY_APPROVE = "cleanroom.query.approve"
     QUERY_REJECT = "cleanroom.query.reject"
     QUERY_FAIL = "cleanroom.query.fail"
+    QUERY_ALERT = "cleanroom.query.alert"
     SYSTEM_DEMO_SEED = "system.demo.seed"
     JOB_ENQUEUE = "system.job.enqueue"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from pdzone.errors import Forbidden
+from pdzone.errors import BadRequest, Forbidden
 
 # node type -> the arguments it may carry (any other argument that is set is refused)
 _STRUCTURE: dict[type[exp.Expression], frozenset[str]] = {
@@ -63,7 +63,8 @@ SCALARS: dict[type[exp.Expression], frozenset[str]] = {
     exp.DateTrunc: frozenset({"this", "unit"}),
     exp.Cast: frozenset({"this", "to"}),
     exp.TryCast: frozenset({"this", "to", "safe"}),
-    exp.DataType: frozenset({"this", "nested"}),
+    exp.DataType: frozenset({"this", "nested", "expressions"}),   # parameters: DECIMAL(p, s) only (analysis)
+    exp.DataTypeParam: frozenset({"this"}),
     exp.Var: frozenset({"this"}),  # only as a date unit (checked by the analysis)
 }
 
@@ -110,8 +111,9 @@ MAX_NODES = 600
 MAX_IN_LIST = 1000
 
 
-def refuse(zh: str, en: str, code: str, **details) -> Forbidden:
-    return Forbidden(zh, en, code=code, details=details)
+def refuse(zh: str, en: str, code: str, *, status: int = 403, **details) -> Forbidden | BadRequest:
+    """A refusal of the query: 403 for what the rules forbid, 400 for a query too big to consider."""
+    return (BadRequest if status == 400 else Forbidden)(zh, en, code=code, details=details)
 
 
 def check(tree: exp.Expression, nodes: dict[type[exp.Expression], frozenset[str]] = USER_NODES, *,
@@ -121,7 +123,7 @@ def check(tree: exp.Expression, nodes: dict[type[exp.Expression], frozenset[str]
         if count > max_nodes:
             raise refuse(f"查询过于复杂（超过 {max_nodes} 个语法节点）",
                          f"the query is too complex (over {max_nodes} nodes)",
-                         "query_too_complex")
+                         "query_too_complex", status=400)
         allowed = nodes.get(type(node))
         if allowed is None:
             name = node.key.upper()
@@ -134,4 +136,4 @@ def check(tree: exp.Expression, nodes: dict[type[exp.Expression], frozenset[str]
                              "sql_not_allowed", construct=f"{node.key}.{key}")
         if isinstance(node, exp.In) and len(node.expressions) > MAX_IN_LIST:
             raise refuse(f"IN 列表最多 {MAX_IN_LIST} 项",
-                         f"an IN list holds at most {MAX_IN_LIST} items", "query_too_complex")
+                         f"an IN list holds at most {MAX_IN_LIST} items", "query_too_complex", status=400)

@@ -7,19 +7,27 @@ from which the rewriter regenerates the SQL that actually runs. Nothing here tou
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from pdzone.cleanroom import allow
 from pdzone.cleanroom.allow import refuse
 from pdzone.errors import BadRequest
+from pdzone.protect.detect.pii import DIRECT_IDENTIFIERS, PiiType
 
 MAX_SQL = 20_000
+# detected types that name a person on their own (GB/T 37964 直接标识符), and the address, which the
+# detector files as a quasi-identifier but which is as good as a name for filtering one household
+DIRECT_IDENTIFIER_TYPES = frozenset({*(str(t) for t in DIRECT_IDENTIFIERS), str(PiiType.address)})
 MAX_GROUP_COLUMNS = 5
 MAX_OUTPUTS = 50
 
@@ -72,6 +80,10 @@ class Plan:
     limit: int | None
     normalized: str = ""
     sources: dict[str, list[str]] = field(default_factory=dict)  # output -> source columns reaching it
+    # the SQL date/time type of each group key (None: not a date), and of each row output by index:
+    # the rewriter makes those NULL outside years 1-9999, so converting them to Python cannot fail
+    group_time: list[str | None] = field(default_factory=list)
+    output_time: dict[int, str] = field(default_factory=dict)
 
     @property
     def datasets(self) -> list[TableInfo]:
@@ -91,9 +103,12 @@ def parse(sql: str) -> exp.Select:
     if len(sql) > MAX_SQL:
         raise BadRequest(f"SQL 不能超过 {MAX_SQL} 个字符", f"SQL is at most {MAX_SQL} characters", code="sql_too_long")
     try:
+        _check_nesting(_DUCKDB.tokenize(sql))
         trees = [t for t in sqlglot.parse(sql, read="duckdb") if t is not None]
     except (ParseError, TokenError) as e:
         raise BadRequest("SQL 语法错误", f"SQL syntax error: {str(e).splitlines()[0][:300]}", code="sql_syntax") from e
+    except RecursionError:  # belt and braces: the token check keeps the parser far from Python's limit
+        raise too_complex() from None
     if len(trees) != 1:
         raise BadRequest("一次只能提交一条 SELECT 语句",
                          "submit exactly one SELECT statement", code="sql_one_statement")
@@ -103,7 +118,56 @@ def parse(sql: str) -> exp.Select:
                      construct=tree.key.upper())
     for node in tree.walk():  # comments never reach the engine, nor tell two equal queries apart
         node.comments = None
+    if _depth(tree) > MAX_TREE_DEPTH:
+        raise too_complex()
     return tree
+
+
+# Nesting is bounded before the parser runs: sqlglot's parser (and everything after it that walks the
+# tree) recurses once per level, and 3,000 nested NOTs overflowed Python's stack (a 500 and a traceback
+# thousands of lines long). Measured on tokens: open parentheses and CASEs, plus a run of prefix
+# operators (NOT NOT ..., - - ...); then, on the tree, its depth (a long AND chain is a deep tree).
+MAX_NESTING = 32
+MAX_TREE_DEPTH = 80
+_DUCKDB = sqlglot.Dialect.get_or_raise("duckdb")
+_T_OPEN = {TokenType.L_PAREN, TokenType.CASE}
+_T_CLOSE = {TokenType.R_PAREN, TokenType.END}
+_T_PREFIX = {TokenType.NOT, TokenType.DASH, TokenType.PLUS, TokenType.TILDE}
+
+
+def too_complex() -> BadRequest:
+    return BadRequest(f"查询嵌套过深（括号、CASE、NOT 等不超过 {MAX_NESTING} 层，语法树不超过 {MAX_TREE_DEPTH} 层）",
+                      f"the query is nested too deeply (at most {MAX_NESTING} levels of parentheses, CASE, NOT ..., "
+                      f"and a syntax tree at most {MAX_TREE_DEPTH} deep)", code="query_too_complex",
+                      details={"max_nesting": MAX_NESTING, "max_depth": MAX_TREE_DEPTH})
+
+
+def _check_nesting(tokens) -> None:
+    depth = run = 0
+    for tok in tokens:
+        t = tok.token_type
+        if t in _T_PREFIX:
+            run += 1
+        else:
+            run = 0
+            if t in _T_OPEN:
+                depth += 1
+            elif t in _T_CLOSE:
+                depth = max(0, depth - 1)
+        if depth + run > MAX_NESTING:
+            raise too_complex()
+
+
+def _depth(tree: exp.Expression) -> int:
+    """The tree's depth, without recursion (stops counting past the limit)."""
+    best, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        best = max(best, d)
+        if best > MAX_TREE_DEPTH:
+            break
+        stack.extend((c, d + 1) for c in node.iter_expressions())
+    return best
 
 
 def _ident(node: exp.Expression | None) -> str | None:
@@ -144,39 +208,52 @@ def _is_aggregate(e: exp.Expression) -> bool:
 
 
 def _rewrite_safe(tree: exp.Expression) -> exp.Expression:
-    """Expressions that cannot fail on data: every cast a TRY_CAST, every division by NULLIF(d, 0)."""
+    """Expressions that cannot fail on data: every cast a TRY_CAST, every division by NULLIF(d, 0).
 
-    def fix(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
-            return exp.TryCast(this=node.this, to=node.args["to"])
-        if isinstance(node, exp.Div) and not node.args.get("_safe"):
-            den = node.expression
-            new = exp.Div(this=node.this, expression=exp.Nullif(this=den, expression=exp.Literal.number(0)))
-            new.set("_safe", True)
-            return new
-        return node
-
-    out = tree.transform(fix, copy=False)
-    for n in out.walk():
-        n.args.pop("_safe", None)
-    return out
+    Innermost first, every node: sqlglot's `transform` does not descend into what it has just
+    replaced, which left the inner cast of CAST(CAST(x AS INTEGER) AS SMALLINT) a plain CAST."""
+    for node in reversed(list(tree.find_all(exp.Cast, exp.Div))):   # breadth-first, reversed
+        if isinstance(node, exp.Div):
+            node.set("expression", exp.Nullif(this=node.expression, expression=exp.Literal.number(0)))
+        elif not isinstance(node, exp.TryCast):
+            node.replace(exp.TryCast(this=node.this, to=node.args["to"]))
+    return tree
 
 
 # Any error the engine raises while a query runs is an oracle: in `WHERE <a filter that singles out
 # one person> AND <an expression that fails on any row>` the engine evaluates the second conjunct only
-# on rows that pass the first, so the query fails exactly when that person exists. So, before a query
-# runs: what the engine would convert implicitly at run time, value by value (text compared with a
-# number, a date or a boolean; a condition that is text or a date; arithmetic on anything but
-# numbers), is refused here, from the schema alone; arithmetic runs in DOUBLE (no integer overflow);
-# a string literal meeting a number, a date or a boolean, and dates of different types, are cast
-# explicitly with TRY_CAST; date truncation runs on a TIMESTAMP; the range arguments of SUBSTRING and
-# ROUND must be small integer literals; casts go to plain scalar types only (a HUGEINT sum overflows).
+# on rows that pass the first, so the query fails exactly when that person exists (R-25). So whether a
+# query can fail is decided here, from the query and the schema alone, by construction:
+#
+# - every operand has a kind known from the schema (text, number, boolean, date/time); an operator or
+#   function that would have the engine convert or interpret a value at run time (text compared with a
+#   number, a date or a boolean; a condition that is text; arithmetic on anything but numbers; a
+#   string function on a number; a date function on text) is refused;
+# - every argument that an engine parses or interprets when the query runs is a literal checked here:
+#   LIKE patterns (no escape character), date-truncation units, the ranges of SUBSTRING and ROUND, a
+#   string literal meeting a date, a number or a boolean (it must be one), numeric literals (bounded);
+# - arithmetic and sums run in DOUBLE (PostgreSQL: NUMERIC, see engine_postgres: its DOUBLE raises on
+#   overflow and underflow), divisions by NULLIF(d, 0);
+# - a cast is allowed only where its success does not depend on the value, or where it is made total:
+#   to text from anything; between numbers (PostgreSQL: to an integer type through a clamp that turns
+#   what does not fit into NULL); text to a number as TRY_CAST (PostgreSQL: a regular-expression guard);
+#   between date types; anything else (text to a date or a boolean, a boolean or a date to a number ...)
+#   is refused;
+# - a date released as a group key or a row value is NULL outside the years 1-9999 (Python's range).
 _TEXT, _NUM, _BOOL, _TIME, _NULL, _STRLIT, _OTHER = "text", "number", "bool", "time", "null", "strlit", "other"
 _T = exp.DataType.Type
-_CAST_TYPES = {_T.VARCHAR, _T.TEXT, _T.CHAR, _T.NVARCHAR, _T.NCHAR, _T.DOUBLE, _T.FLOAT, _T.DECIMAL, _T.TINYINT,
-               _T.SMALLINT, _T.INT, _T.BIGINT, _T.UTINYINT, _T.USMALLINT, _T.UINT, _T.UBIGINT, _T.BOOLEAN, _T.DATE,
-               _T.TIMESTAMP, _T.TIMESTAMPTZ, _T.TIME}
+_TEXT_TYPES = {_T.VARCHAR, _T.TEXT, _T.CHAR, _T.NVARCHAR, _T.NCHAR}
+# integer cast targets and their ranges (unsigned types are refused: PostgreSQL has none)
+_INT_RANGES = {_T.TINYINT: (-2**7, 2**7 - 1), _T.SMALLINT: (-2**15, 2**15 - 1), _T.INT: (-2**31, 2**31 - 1),
+               _T.BIGINT: (-2**63, 2**63 - 1)}
+_REAL_TYPES = {_T.DOUBLE, _T.FLOAT, _T.DECIMAL}
+_TIME_TYPES = {_T.DATE, _T.TIMESTAMP, _T.TIMESTAMPNTZ, _T.TIMESTAMPTZ, _T.TIME}  # DuckDB: TIMESTAMP is NTZ
 MAX_INT_ARG = 1_000_000
+MAX_ROUND_DIGITS = 300
+MAX_LITERAL = 1e308          # |numeric literal| at most this, and 0 or at least its inverse
+MAX_LITERAL_CHARS = 100
+# marks a TRY_CAST whose operand is text (PostgreSQL renders it with a regular-expression guard)
+TEXT_SOURCE = "pdzone_text_source"
 
 
 def _column_kind(type_name: str) -> tuple[str, str | None]:
@@ -273,43 +350,109 @@ def _int_literal(e: exp.Expression) -> int | None:
 _DOUBLE_RESULTS = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Abs, exp.Floor, exp.Ceil, exp.Round, exp.Neg)
 
 
-def _try_cast(e: exp.Expression, to: str) -> None:
+def _try_cast(e: exp.Expression, to: str) -> exp.Expression:
     """Replace `e` in its parent by TRY_CAST(e AS to), unless it already is one or already of that type."""
     if (isinstance(e, exp.TryCast) and e.args["to"].sql("duckdb") == to) or (to == "DOUBLE" and isinstance(
-            e, _DOUBLE_RESULTS)):
-        return
-    e.replace(exp.TryCast(this=e.copy(), to=exp.DataType.build(to, dialect="duckdb")))
+            e, _DOUBLE_RESULTS) and not (isinstance(e, exp.Neg) and _int_literal(e) is not None)):
+        return e
+    new = exp.TryCast(this=e.copy(), to=exp.DataType.build(to, dialect="duckdb"))
+    e.replace(new)
+    return new
 
 
 def _mismatch(zh: str, en: str) -> Exception:
     return refuse(zh, en, "type_mismatch")
 
 
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?")
+_TIME_RE = re.compile(r"\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?")
+
+
+def _valid_time_literal(text: str, sql_type: str) -> bool:
+    """A date/time literal every engine reads the same way (ISO 8601, years 1-9999), checked in Python."""
+    try:
+        if sql_type == "DATE":
+            return bool(_DATE_RE.fullmatch(text)) and dt.date.fromisoformat(text) is not None
+        if sql_type == "TIME":
+            return bool(_TIME_RE.fullmatch(text)) and dt.time.fromisoformat(text) is not None
+        return bool(_TIMESTAMP_RE.fullmatch(text)) and dt.datetime.fromisoformat(text) is not None
+    except ValueError:
+        return False
+
+
+def _number_literal(text: str) -> exp.Literal | None:
+    """A string literal that is a plain decimal number, as a numeric literal (None if it is not one)."""
+    t = text.strip()
+    if not re.fullmatch(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?", t) or len(t) > MAX_LITERAL_CHARS:
+        return None
+    return exp.Literal.number(t.lstrip("+"))
+
+
+def _check_number_literal(e: exp.Literal) -> None:
+    text = str(e.this)
+    try:
+        v = abs(float(text))
+    except ValueError:
+        v = math.inf
+    wide_int = text.isdigit() and len(text.lstrip("0")) > 38     # beyond DuckDB's HUGEINT
+    if len(text) > MAX_LITERAL_CHARS or not math.isfinite(v) or v > MAX_LITERAL or (0 < v < 1 / MAX_LITERAL) \
+            or wide_int:
+        raise refuse(f"数字常量须在 ±{MAX_LITERAL:g} 之内（且不超过 {MAX_LITERAL_CHARS} 个字符）",
+                     f"a numeric literal must lie within ±{MAX_LITERAL:g} (and be at most {MAX_LITERAL_CHARS} "
+                     "characters)", "sql_not_allowed", construct="literal")
+
+
 def _make_total(tree: exp.Select, res: _Resolver) -> None:
     """Rewrite (in place) every expression of the query but its joins so that it cannot fail on data."""
 
+    def literal_as(o: exp.Expression, common: str, ttype: str | None, *, wrap: bool = True) -> None:
+        """A string literal where a number, a boolean or a date is expected: it must be one."""
+        lit = o
+        while isinstance(lit, exp.Paren):
+            lit = lit.this
+        text = str(lit.this)
+        if common == _NUM:
+            num = _number_literal(text)
+            if num is None:
+                raise _mismatch(f"'{text[:40]}' 不是数字", f"'{text[:40]}' is not a number")
+            _check_number_literal(num)
+            lit.replace(num)
+        elif common == _BOOL:
+            if text.strip().lower() not in ("true", "false"):
+                raise _mismatch(f"'{text[:40]}' 不是布尔值（true/false）", f"'{text[:40]}' is not true or false")
+            lit.replace(exp.Boolean(this=text.strip().lower() == "true"))
+        elif common == _TIME:
+            if not _valid_time_literal(text, ttype or "TIMESTAMP"):
+                raise _mismatch(f"'{text[:40]}' 不是有效的日期时间（YYYY-MM-DD[ HH:MM:SS]）",
+                                f"'{text[:40]}' is not a valid date/time (YYYY-MM-DD[ HH:MM:SS])")
+            if wrap:
+                _try_cast(lit, ttype or "TIMESTAMP")
+
     def unify(ops: list[exp.Expression]) -> None:
         kinds = [_kind(o, res) for o in ops]
-        cats = {k for k, _ in kinds} - {_NULL}
-        if (_TEXT in cats and cats & {_NUM, _BOOL, _TIME, _OTHER}) or (_OTHER in cats and len(cats) > 1):
-            raise _mismatch("不能把文本与数字、日期或布尔值直接比较或合并：请给值加引号，或先显式转换（CAST）",
-                            "text is compared or combined with a number, a date or a boolean: quote the value, "
-                            "or CAST explicitly")
+        cats = {k for k, _ in kinds} - {_NULL, _STRLIT}
+        if len(cats) > 1:
+            raise _mismatch("不能把文本、数字、日期、布尔值相互比较或合并：请给值加引号，或先显式转换（CAST）",
+                            "text, numbers, dates and booleans cannot be compared or combined with each other: "
+                            "quote the value, or CAST explicitly")
+        if _OTHER in cats and any(k == _STRLIT for k, _ in kinds):
+            raise _mismatch("该类型的列不能与文本常量比较", "a column of this type cannot be compared with text")
         common, ttype = _common(kinds)
         for o, (k, t) in zip(ops, kinds, strict=True):
             if k == _NULL:
                 continue
-            if common == _NUM and not (k == _NUM and _int_literal(o) is not None):
+            if k == _STRLIT and common in (_NUM, _BOOL, _TIME):
+                literal_as(o, common, ttype)
+            elif common == _NUM and not (k == _NUM and _int_literal(o) is not None):
                 _try_cast(o, "DOUBLE")
-            elif common == _TIME and (k != _TIME or t != ttype):
+            elif common == _TIME and t != ttype:
                 _try_cast(o, ttype)
-            elif common == _BOOL and k == _STRLIT:
-                _try_cast(o, "BOOLEAN")
 
     def condition(e: exp.Expression | None) -> None:
         k = _kind(e, res)[0] if e is not None else _NULL
-        if k == _NUM:
-            _try_cast(e, "BOOLEAN")
+        if k == _NUM:   # a number as a condition: true when not zero (no cast to BOOLEAN, which may fail)
+            e.replace(exp.Paren(this=exp.NEQ(this=e.copy(), expression=exp.Literal.number(0))))
         elif k not in (_BOOL, _NULL):
             raise _mismatch("条件须为真假值（比较、IN、IS NULL 等）",
                             "a condition must be true or false (a comparison, IN, IS NULL ...)")
@@ -320,19 +463,70 @@ def _make_total(tree: exp.Select, res: _Resolver) -> None:
         if _kind(e, res)[0] != _NUM:
             raise _mismatch("算术运算只能用于数字（日期请用 YEAR、MONTH、DATE_TRUNC）",
                             "arithmetic takes numbers only (for dates use YEAR, MONTH, DATE_TRUNC)")
-        if not (isinstance(e, exp.Neg) and _int_literal(e) is not None):
-            _try_cast(e, "DOUBLE")
+        _try_cast(e, "DOUBLE")
 
-    def small_int(e: exp.Expression | None, what: str) -> None:
+    def text(e: exp.Expression | None, what: str) -> None:
+        if e is not None and _kind(e, res)[0] not in (_TEXT, _STRLIT, _NULL):
+            raise _mismatch(f"{what} 只能用于文本（数字请先 CAST(... AS VARCHAR)）",
+                            f"{what} takes text only (CAST a number AS VARCHAR first)")
+
+    def when(e: exp.Expression | None, what: str) -> None:
+        k, t = _kind(e, res) if e is not None else (_NULL, None)
+        if k == _NULL:
+            return
+        if k != _TIME or t == "TIME":
+            raise _mismatch(f"{what} 只能用于日期或时间戳", f"{what} takes a date or a timestamp only")
+
+    def small_int(e: exp.Expression | None, what: str, lo: int = -MAX_INT_ARG, hi: int = MAX_INT_ARG) -> None:
         v = _int_literal(e) if e is not None else 0
-        if v is None or abs(v) > MAX_INT_ARG:
-            raise refuse(f"{what} 的该参数须为绝对值不超过 {MAX_INT_ARG} 的整数常量",
-                         f"this argument of {what} must be an integer literal of at most {MAX_INT_ARG}",
+        if v is None or not lo <= v <= hi:
+            raise refuse(f"{what} 的该参数须为 {lo} 到 {hi} 之间的整数常量",
+                         f"this argument of {what} must be an integer literal from {lo} to {hi}",
                          "sql_not_allowed", construct=what)
+
+    def cast(node: exp.Cast) -> None:
+        to = node.args["to"]
+        src, src_type = _kind(node.this, res)
+        name = to.sql("duckdb")
+
+        def no(why_zh: str = "", why_en: str = "") -> Exception:
+            return refuse(f"不能转换为 {name}{why_zh}", f"casts to {name} are not allowed{why_en}", "sql_not_allowed",
+                          construct=f"CAST AS {name}")
+        params = [_int_literal(p.this) if isinstance(p, exp.DataTypeParam) else None for p in to.expressions]
+        decimal_ok = to.this == _T.DECIMAL and len(params) <= 2 and all(v is not None for v in params) and (
+            not params or (1 <= params[0] <= 38 and (len(params) == 1 or 0 <= params[1] <= params[0])))
+        if (to.expressions and not decimal_ok) or to.this not in _TEXT_TYPES | set(_INT_RANGES) | _REAL_TYPES \
+                | _TIME_TYPES | {_T.BOOLEAN}:
+            raise no()
+        if to.this in _TEXT_TYPES or src == _NULL:
+            return
+        if src == _STRLIT:   # a literal is checked now, not when the query runs
+            want = _NUM if to.this in _REAL_TYPES or to.this in _INT_RANGES else \
+                _BOOL if to.this == _T.BOOLEAN else _TIME
+            literal_as(node.this, want, name if want == _TIME else None, wrap=False)
+            if want == _TIME:
+                return
+            src, src_type = _kind(node.this, res)
+        if to.this in _INT_RANGES or to.this in _REAL_TYPES:   # NULL on DuckDB and Spark; PostgreSQL: see engine
+            if src == _TEXT:
+                node.set("this", _text_number(node.this.copy()))
+            elif src != _NUM:
+                raise no(f"（来源为{src}）", f" from {src}")
+        elif to.this == _T.BOOLEAN:
+            if src != _BOOL:
+                raise no("（只能从布尔值转换）", " (from a boolean only)")
+        elif to.this == _T.TIME:
+            if src != _TIME or src_type == "DATE":
+                raise no("（只能从时间或时间戳转换）", " (from a time or a timestamp only)")
+        elif src != _TIME or src_type == "TIME":   # DATE / TIMESTAMP / TIMESTAMPTZ, among each other
+            raise no("（只能从日期或时间戳转换；文本日期请写 DATE 'YYYY-MM-DD' 常量）",
+                     " (from a date or a timestamp only; write a text date as a DATE 'YYYY-MM-DD' literal)")
 
     def visit(node: exp.Expression) -> None:
         for child in list(node.iter_expressions()):
             visit(child)
+        if isinstance(node, exp.Literal) and not node.is_string:
+            _check_number_literal(node)
         if isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
             unify([node.this, node.expression])
         elif isinstance(node, exp.In):
@@ -359,20 +553,39 @@ def _make_total(tree: exp.Select, res: _Resolver) -> None:
             if not (isinstance(node, exp.Neg) and _int_literal(node) is not None):
                 number(node.this)
         elif isinstance(node, exp.Round):
-            small_int(node.args.get("decimals"), "ROUND")
+            small_int(node.args.get("decimals"), "ROUND", -MAX_ROUND_DIGITS, MAX_ROUND_DIGITS)
             number(node.this)
         elif isinstance(node, exp.Substring):
-            small_int(node.args.get("start"), "SUBSTRING")
-            small_int(node.args.get("length"), "SUBSTRING")
+            text(node.this, "SUBSTRING")
+            small_int(node.args.get("start"), "SUBSTRING", 1, MAX_INT_ARG)
+            if node.args.get("length") is not None:
+                small_int(node.args.get("length"), "SUBSTRING", 0, MAX_INT_ARG)
+        elif isinstance(node, exp.Lower | exp.Upper | exp.Length):
+            text(node.this, node.sql_name())
+        elif isinstance(node, exp.Like | exp.ILike):
+            text(node.this, "LIKE")
+            pattern = node.expression
+            if not (isinstance(pattern, exp.Literal) and pattern.is_string) or "\\" in str(pattern.this):
+                raise refuse("LIKE 的模式须为不含反斜杠的文本常量",
+                             "a LIKE pattern must be a text literal without backslashes", "sql_not_allowed",
+                             construct="LIKE")
+        elif isinstance(node, exp.Year | exp.Month | exp.Day):
+            when(node.this, node.sql_name())
         elif isinstance(node, exp.TimestampTrunc | exp.DateTrunc):
+            when(node.this, "DATE_TRUNC")
+            unit = node.args.get("unit")   # a Var, or (DATE_TRUNC on a cast) a string literal
+            if not isinstance(unit, exp.Var | exp.Literal) or unit.name.upper() not in DATE_UNITS:
+                raise refuse("DATE_TRUNC 的单位须为 year、quarter、month、week 或 day",
+                             "the unit of DATE_TRUNC must be year, quarter, month, week or day", "sql_not_allowed",
+                             construct="DATE_TRUNC")
             k, t = _kind(node.this, res)
             if k == _TIME and t != "TIMESTAMP":
                 _try_cast(node.this, "TIMESTAMP")
         elif isinstance(node, exp.Cast):
-            to = node.args["to"]
-            if to.this not in _CAST_TYPES or to.expressions:
-                raise refuse(f"不能转换为 {to.sql('duckdb')}", f"casts to {to.sql('duckdb')} are not allowed",
-                             "sql_not_allowed", construct=f"CAST AS {to.sql('duckdb')}")
+            cast(node)
+        elif isinstance(node, exp.Sum | exp.Avg | exp.Median | exp.PercentileCont | exp.Quantile) and _kind(
+                node.this, res)[0] not in (_NUM, _NULL):
+            raise _mismatch(f"{node.sql_name()} 只能用于数字", f"{node.sql_name()} takes numbers only")
 
     for key, value in list(tree.args.items()):
         if key in ("joins", "from_"):
@@ -383,12 +596,33 @@ def _make_total(tree: exp.Select, res: _Resolver) -> None:
     where = tree.args.get("where")
     if where is not None:
         condition(where.this)
+    # DuckDB expands NULLIF(a, 0) into a CASE that holds `a` twice: divisions nested in denominators
+    # cost 2^depth to plan (16 levels: half a minute)
+    for n in tree.find_all(exp.Nullif):
+        depth, up = 1, n.parent
+        while up is not None:
+            depth += isinstance(up, exp.Nullif)
+            up = up.parent
+        if depth > MAX_NESTED_DIVISIONS:
+            raise too_complex()
+
+
+MAX_NESTED_DIVISIONS = 6
+
+
+def _text_number(e: exp.Expression) -> exp.Expression:
+    """TRY_CAST(text AS DOUBLE), marked so that PostgreSQL (which has no TRY_CAST) guards it."""
+    c = exp.TryCast(this=e, to=exp.DataType.build("DOUBLE"))
+    c.meta[TEXT_SOURCE] = True
+    return c
+
+
+DATE_UNITS = ("YEAR", "QUARTER", "MONTH", "WEEK", "DAY")
 
 
 def _check_units(tree: exp.Expression) -> None:
     for v in tree.find_all(exp.Var):
-        if not isinstance(v.parent, exp.TimestampTrunc | exp.DateTrunc) or v.name.upper() not in (
-                "YEAR", "QUARTER", "MONTH", "WEEK", "DAY"):
+        if not isinstance(v.parent, exp.TimestampTrunc | exp.DateTrunc) or v.name.upper() not in DATE_UNITS:
             raise refuse(f"不允许使用 {v.name}", f"{v.name} is not allowed here", "sql_not_allowed", construct=v.name)
 
 
@@ -407,6 +641,13 @@ def _output_name(e: exp.Expression, i: int) -> str:
 
 def analyze(sql: str, granted: dict[str, TableInfo], *, default_limit: int = 1000) -> Plan:
     """Check `sql` against the granted datasets (by dataset name) and return its plan."""
+    try:
+        return _analyze(sql, granted, default_limit=default_limit)
+    except RecursionError:   # not reached within the nesting limits; never a 500 if it were
+        raise too_complex() from None
+
+
+def _analyze(sql: str, granted: dict[str, TableInfo], *, default_limit: int) -> Plan:
     tree = parse(sql)
     allow.check(tree)
     _check_units(tree)
@@ -461,6 +702,14 @@ def analyze(sql: str, granted: dict[str, TableInfo], *, default_limit: int = 100
             if c.role in ("identifier", "join_key") and where != "join":
                 raise refuse(f"不能在查询中使用标识列 {c.name}", f"identifier column {c.name} may not be used here",
                              f"column_not_allowed_in_{where}", column=c.name, role=c.role)
+            if level >= 2 and where in ("where", "group") and c.pii_type in DIRECT_IDENTIFIER_TYPES:
+                # defence in depth (issue 8): whatever role a column was given, a detected direct identifier
+                # never selects or splits rows at level 2 and above (the role rules above speak first)
+                what = ("筛选", "filter on") if where == "where" else ("分组", "group by")
+                raise refuse(f"第 {level} 级数据不能按直接标识列 {c.name}（检测为 {c.pii_type}）{what[0]}",
+                             f"level {level} data: you may not {what[1]} column {c.name}, detected as a direct "
+                             f"identifier ({c.pii_type}), whatever its role", "direct_identifier_refused",
+                             column=c.name, pii_type=c.pii_type, clause=where)
 
     # joins: equality of declared join keys only
     for _alias, on in joins:
@@ -492,7 +741,8 @@ def analyze(sql: str, granted: dict[str, TableInfo], *, default_limit: int = 100
 
     selects = tree.expressions
     if len(selects) > MAX_OUTPUTS:
-        raise refuse(f"最多输出 {MAX_OUTPUTS} 列", f"at most {MAX_OUTPUTS} output columns", "query_too_complex")
+        raise refuse(f"最多输出 {MAX_OUTPUTS} 列", f"at most {MAX_OUTPUTS} output columns", "query_too_complex",
+                     status=400)
     if any(isinstance(s, exp.Star) for s in selects):
         raise refuse("不允许 SELECT *：请写出需要的列或聚合", "SELECT * is not allowed: name the columns or aggregates",
                      "select_star")
@@ -514,7 +764,7 @@ def analyze(sql: str, granted: dict[str, TableInfo], *, default_limit: int = 100
         group_by.append(g)
     if len(group_by) > MAX_GROUP_COLUMNS:
         raise refuse(f"最多按 {MAX_GROUP_COLUMNS} 列分组", f"group by at most {MAX_GROUP_COLUMNS} columns",
-                     "query_too_complex")
+                     "query_too_complex", status=400)
     group_sql = [g.sql("duckdb") for g in group_by]
     is_agg = bool(group_by) or any(_is_aggregate(s) for s in selects)
 
@@ -578,10 +828,17 @@ def analyze(sql: str, granted: dict[str, TableInfo], *, default_limit: int = 100
     plan = Plan(kind="aggregate" if is_agg else "rows", level=level, tables=tables, outputs=outputs,
                 group_by=group_by, group_public=[], where=where_e, joins=joins, order=order, limit=limit)
     plan.group_public = [_public_values(g, res) for g in group_by]
+    plan.group_time = [_time_type(g, res) for g in group_by]
+    plan.output_time = {i: t for i, o in enumerate(outputs) if o.kind == "column" and (t := _time_type(o.expr, res))}
     plan.sources = {out.name: sorted({f"{tables[a].name}.{c.name}" for a, c in
                                       (res.column(col) for col in _columns_in(out.expr))}) for out in outputs}
     plan.normalized = _normalize(plan)
     return plan
+
+
+def _time_type(e: exp.Expression, res: _Resolver) -> str | None:
+    k, t = _kind(e, res)
+    return t if k == _TIME and t != "TIME" else None
 
 
 def _public_values(g: exp.Expression, res: _Resolver) -> tuple | None:

@@ -14,10 +14,18 @@ tables) and `SET LOCAL statement_timeout` from `timeout_s`; the search path is t
 The SQL has already passed the allow-list twice (the partner's text, and the transpiled PostgreSQL
 text), so the role is a second fence, not the first.
 
-Known gap: PostgreSQL has no TRY_CAST. sqlglot writes the rewriter's TRY_CAST as CAST, so a cast of
-data to a type that can fail on some value (text to integer, say) raises inside PostgreSQL: the
-query fails with the generic `query_failed` (and is charged), where DuckDB and Spark give NULL. The
-clamps the rewriter adds cast numeric columns to double precision, which cannot fail.
+What it runs. PostgreSQL raises where DuckDB and Spark give NULL or ±inf, and an error that depends on
+the rows is an oracle (analysis.py), so the SQL is written in a dialect of PostgreSQL's own
+(`pdzonepostgres`) whose TRY_CAST cannot fail:
+- to a number (DOUBLE, FLOAT, DECIMAL): NUMERIC. PostgreSQL's double precision raises on overflow and
+  underflow (`1e308 * 10`, `1e-200 * 1e-200`, a SUM past 1.8e308); NUMERIC holds 131,072 digits, which
+  the analysis' bounds on literals and query size keep every expression far from, and has no
+  underflow; NaN and ±Infinity carry over. Arithmetic and sums therefore run in NUMERIC here.
+- text to a number: the digits a regular expression finds (`SUBSTRING(x FROM '…')`, NULL when the text
+  is not a plain decimal number of bounded size), then NUMERIC: a malformed value reads NULL, as
+  DuckDB's TRY_CAST gives.
+- anything else (to text, between date types, to an integer after the analysis' clamp): a CAST whose
+  success the analysis made type-determined.
 """
 
 from __future__ import annotations
@@ -32,7 +40,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql as psql
+from sqlglot import exp
+from sqlglot.dialects.postgres import Postgres
 
+from pdzone.cleanroom.analysis import TEXT_SOURCE
 from pdzone.cleanroom.engines import EngineFailure, TableRef, register
 
 SCHEMA = "pdzone_zone_data"
@@ -46,6 +57,59 @@ _RESULT_TYPES = {
     1700: pa.float64(), 25: pa.string(), 1043: pa.string(), 1042: pa.string(), 19: pa.string(),
     1082: pa.date32(), 1114: pa.timestamp("us"), 1184: pa.timestamp("us", tz="UTC"), 17: pa.binary(),
 }
+
+
+# a plain decimal number, of bounded size (|x| < 1e300 or so): NUMERIC can always hold it, and products of
+# such values stay inside NUMERIC's range. POSIX classes, not backslashes (string literals keep them as is).
+_NUMBER_RE = ("^[[:space:]]*([-+]?([0-9]{1,200}([.][0-9]{0,200})?|[.][0-9]{1,200})([eE][-+]?[0-9]{1,2})?)"
+              "[[:space:]]*$")
+_NUMBER_TARGETS = ("double", "float", "decimal")
+
+
+_INT_RANGES = {"tinyint": (-2**15, 2**15 - 1), "smallint": (-2**15, 2**15 - 1), "int": (-2**31, 2**31 - 1),
+               "bigint": (-2**63, 2**63 - 1)}   # PostgreSQL has no TINYINT: sqlglot writes SMALLINT
+
+
+def _int_cast(x: exp.Expression, to: exp.DataType) -> exp.Expression:
+    """A number to an integer type, total: rounded in NUMERIC, clamped one past each end of the type's
+    range, those two ends turned into NULL (GREATEST/LEAST skip a NULL, NULLIF gives it back), then cast:
+    the final CAST only ever sees an integer that fits."""
+    lo, hi = next(r for t, r in _INT_RANGES.items() if to.is_type(t))
+    above, below = exp.Literal.number(hi + 1), exp.Literal.number(lo - 1)
+    r = exp.Round(this=exp.Cast(this=x, to=exp.DataType.build("decimal")))
+    clamped = exp.Greatest(this=exp.Least(this=r, expressions=[above], ignore_nulls=True),
+                           expressions=[below.copy()], ignore_nulls=True)
+    inner = exp.Nullif(this=exp.Nullif(this=clamped, expression=above.copy()), expression=below)
+    return exp.Cast(this=inner, to=to)
+
+
+def _total_cast(node: exp.TryCast) -> exp.Expression:
+    this, to = node.this, node.to
+    if to.is_type(*_NUMBER_TARGETS):   # DECIMAL(p, s) too: unbounded NUMERIC cannot overflow
+        if node.meta.get(TEXT_SOURCE):
+            this = exp.Substring(this=exp.Cast(this=this, to=exp.DataType.build("text")),
+                                 start=exp.Literal.string(_NUMBER_RE))
+        return exp.Cast(this=this, to=exp.DataType.build("decimal"))
+    if to.is_type(*_INT_RANGES):      # the analysis allows numbers only here (text goes through DOUBLE)
+        return _int_cast(this, to)
+    return exp.Cast(this=this, to=to)
+
+
+class PdzonePostgres(Postgres):
+    """PostgreSQL whose TRY_CAST cannot fail (registered with sqlglot as the dialect `pdzonepostgres`).
+
+    sqlglot's generators are compiled and cannot be subclassed, so the tree is rewritten before it is
+    generated: each TRY_CAST, innermost first, becomes the total CAST described above."""
+
+    def generate(self, expression: exp.Expression, copy: bool = True, **opts) -> str:
+        tree = expression.copy() if copy else expression
+        for node in reversed(list(tree.find_all(exp.TryCast))):   # breadth-first, reversed: inner ones first
+            new = _total_cast(node)
+            if node is tree:
+                tree = new
+            else:
+                node.replace(new)
+        return super().generate(tree, copy=False, **opts)
 
 
 def pg_type(t: pa.DataType) -> str:
@@ -109,7 +173,7 @@ class PostgresEngine:
     """Runs the clean room's transpiled SQL on the zone's PostgreSQL database (dialect `postgres`)."""
 
     name = "postgres"
-    dialect = "postgres"
+    dialect = "pdzonepostgres"
 
     def __init__(self, url: str = "", *, schema: str = SCHEMA, role: str = READER,
                  connect_timeout: int = 10) -> None:

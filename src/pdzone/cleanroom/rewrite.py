@@ -47,6 +47,22 @@ def _clamp(e: exp.Expression, lo: float, hi: float) -> exp.Expression:
                     default=clamped)
 
 
+def _in_python_range(e: exp.Expression, sql_type: str) -> exp.Expression:
+    """A date or timestamp, NULL outside years 1-9999: what Python's datetime holds (an engine's dates run
+    further, and converting one outside that range would raise when the answer is read)."""
+    lo, hi = ("0001-01-01", "9999-12-31") if sql_type == "DATE" else ("0001-01-02 00:00:00", "9999-12-30 00:00:00")
+    typ = exp.DataType.build(sql_type, dialect="duckdb")
+    inside = exp.Between(this=e.copy(), low=exp.Cast(this=exp.Literal.string(lo), to=typ.copy()),
+                         high=exp.Cast(this=exp.Literal.string(hi), to=typ.copy()))
+    return exp.Case(ifs=[exp.If(this=inside, true=e.copy())])
+
+
+def _double(e: exp.Expression) -> exp.Expression:
+    """A sum's argument in DOUBLE: a DECIMAL(38) or integer sum could overflow (DuckDB raises, Spark wraps)."""
+    return e if isinstance(e, exp.TryCast) and e.to.is_type("double") else exp.TryCast(
+        this=e, to=exp.DataType.build("double"))
+
+
 def _col(name: str) -> exp.Column:
     return exp.column(name)
 
@@ -61,7 +77,8 @@ def build(plan: Plan, table_names: dict[str, str], *, dp: bool, bounded_single: 
     inner_sel: list[exp.Expression] = []
     group_cols: list[str] = []
     for i, g in enumerate(plan.group_by):
-        inner_sel.append(exp.alias_(g.copy(), f"_g{i}", quoted=True))
+        t = plan.group_time[i] if i < len(plan.group_time) else None
+        inner_sel.append(exp.alias_(_in_python_range(g, t) if t else g.copy(), f"_g{i}", quoted=True))
         group_cols.append(f"_g{i}")
     first_alias = next(iter(plan.tables))
     first = plan.tables[first_alias]
@@ -75,7 +92,9 @@ def build(plan: Plan, table_names: dict[str, str], *, dp: bool, bounded_single: 
     for i, o in enumerate(plan.outputs):
         if o.kind in ("group", "column"):
             if o.kind == "column":
-                inner_sel.append(exp.alias_(o.expr.copy(), f"_o{i}", quoted=True))
+                t = plan.output_time.get(i)
+                inner_sel.append(exp.alias_(_in_python_range(o.expr, t) if t else o.expr.copy(), f"_o{i}",
+                                            quoted=True))
                 out_cols[i] = {"value": f"_o{i}"}
             continue
         if o.kind == "count" and isinstance(o.expr, exp.Star):
@@ -84,6 +103,8 @@ def build(plan: Plan, table_names: dict[str, str], *, dp: bool, bounded_single: 
         arg = o.expr.copy()
         if dp and o.bounds is not None and o.kind in ("sum", "avg", "quantile"):
             arg = _clamp(arg, *o.bounds)
+        elif o.kind in ("sum", "avg"):
+            arg = _double(arg)
         inner_sel.append(exp.alias_(arg, f"_a{i}", quoted=True))
         a = _col(f"_a{i}")
         if o.kind == "count":

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import threading
@@ -20,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlglot
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlglot import exp
@@ -328,9 +329,6 @@ def _engine_sql(env: Env, tree) -> str:
     return sql
 
 
-class QueryFailed(PdzoneError):
-    status = 422
-    code = "query_failed"
 
 
 def _costs(p: Prepared) -> tuple[int, int]:
@@ -376,8 +374,7 @@ def run(env: Env, principal: Principal, actor: Actor, *, sql: str, scenario: str
         table = env.engine.execute(_engine_sql(env, ex.tree), refs, timeout_s=env.settings.cleanroom_timeout_s)
         computed = release.Computed(p.spec, table, ex.group_cols, ex.out_cols, ex.k_col, p.budget)
     except (EngineFailure, ArithmeticError, ValueError, TypeError, KeyError, RuntimeError) as e:
-        _fail(env, p, actor, eps_n, delta_f, type(e).__name__)
-        raise QueryFailed("查询执行失败（已计入预算）", "the query failed (its budget was charged)") from None
+        return _fail(env, p, actor, eps_n, delta_f, type(e).__name__)
     columns = [o.name for o in p.plan.outputs]
     public = {"scenario": p.scenario, "level": p.plan.level, "mechanism": p.mechanism,
               "query_hash": p.answer_key}
@@ -400,6 +397,10 @@ def run(env: Env, principal: Principal, actor: Actor, *, sql: str, scenario: str
                                                   recipient=f"org:{principal.org_id}", k=env.settings.cleanroom_k,
                                                   seal=sealer)
             _mark_answered(s, p, receipt["event_id"])
+    except (ArithmeticError, ValueError, TypeError, KeyError, RuntimeError) as e:
+        # applying the level's rules is total by construction (refused up front otherwise); should a value
+        # still trip it, the answer is the withheld one, as for an engine failure: never a data-dependent error
+        return _fail(env, p, actor, eps_n, delta_f, type(e).__name__)
     except IntegrityError:
         # a twin of this query was answered meanwhile: serve that answer, charge nothing
         with env.store.transaction() as s:
@@ -441,19 +442,68 @@ def _mark_answered(s: Session, p: Prepared, event_id: int | None) -> None:
         q.status, q.event_id = "answered", event_id
 
 
-def _fail(env: Env, p: Prepared, actor: Actor, eps_n: int, delta_f: int, reason: str) -> None:
-    """An accepted query that fails still spends its budget (no failure oracle); one generic code out."""
+def _withheld_rows(p: Prepared) -> list[list]:
+    """The rows a success would have, values withheld (None), from public parameters only.
+
+    No GROUP BY: one row (none under a reviewed template's k threshold: its one cell may be below k).
+    Group keys that are all public under DP: the public grid, as a success releases it. Otherwise (DP
+    partition selection, exact groups, row results) no rows: which keys a success holds depends on the
+    data (and on noise), so the answer that gives nothing away is the empty one."""
+    plan = p.plan
+    if plan.kind == "rows":
+        return []
+    if not plan.group_by:
+        return [] if p.mechanism == release.Mechanism.THRESHOLD else [[None] * len(plan.outputs)]
+    grid = p.budget.grid if p.budget is not None else None
+    if grid is None:
+        return []
+    return [[release.json_value(key[o.group_index]) if o.kind == "group" else None for o in plan.outputs]
+            for key in grid]
+
+
+def _fail(env: Env, p: Prepared, actor: Actor, eps_n: int, delta_f: int, reason: str) -> dict:
+    """An accepted query that fails anyway (time limit, resources, an engine fault the analysis did not
+    foresee) answers as a success does: the same status and the same columns and rows, values withheld,
+    its budget spent, so that failing is no oracle (R-25). The failure is in the operation log, and
+    repeated failures of one grant within a window raise `cleanroom.query.alert` for the security admin."""
+    columns = [o.name for o in p.plan.outputs]
+    rows = release.order_and_limit(p.spec, _withheld_rows(p))
+    settings = env.settings
     with env.store.transaction() as s:
         grant = s.get(Grant, p.grant.id)
         datasets = [s.get(Dataset, d.id) for d in p.datasets]
         if eps_n or delta_f:
             with contextlib.suppress(PdzoneError):
                 gr.charge(s, grant, datasets, eps_n, delta_f)
-        record(s, actor=actor, action=Action.QUERY_FAIL, target_type="grant", target_id=str(grant.id),
-               zone=grant.zone_code, outcome="failed",
-               details={"scenario": p.scenario, "query_hash": p.answer_key, "epsilon": str(p.epsilon),
-                        "reason": reason})
+        ev = record(s, actor=actor, action=Action.QUERY_FAIL, target_type="grant", target_id=str(grant.id),
+                    zone=grant.zone_code, outcome="failed",
+                    details={"scenario": p.scenario, "query_hash": p.answer_key, "epsilon": str(p.epsilon),
+                             "reason": reason, "rows": len(rows), "columns": columns})
         flush_events(s)
+        since = utcnow() - dt.timedelta(seconds=settings.cleanroom_fail_alert_window_s)
+        failures = s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == Action.QUERY_FAIL.value, AuditEvent.target_type == "grant",
+            AuditEvent.target_id == str(grant.id), AuditEvent.occurred_at >= since)) or 0
+        threshold = settings.cleanroom_fail_alert_threshold
+        if failures >= threshold and (failures - threshold) % threshold == 0:   # at the threshold, then every N
+            record(s, actor=actor, action=Action.QUERY_ALERT, target_type="grant", target_id=str(grant.id),
+                   zone=grant.zone_code, outcome="failed",
+                   details={"scenario": p.scenario, "failures": failures,
+                            "window_s": settings.cleanroom_fail_alert_window_s, "last_reason": reason})
+            flush_events(s)
+        s.refresh(grant)
+        receipt = {"event_id": ev.id, "seq": None, "grant_id": grant.id, "digest": gate.digest_rows(
+                       env.suite, columns, rows), "rows": len(rows), "epsilon_spent": str(p.epsilon),
+                   "epsilon_left": str(gr.from_nano(grant.epsilon_total - grant.epsilon_spent)),
+                   "delta_spent": float(delta_f) * 1e-15, "released_at": utcnow().isoformat(),
+                   "datasets": {d.name: d.version for d in datasets}}
+    receipt.update({"scenario": p.scenario, "level": p.plan.level, "mechanism": p.mechanism,
+                    "query_hash": p.answer_key, "from_store": False, "withheld": True})
+    if p.budget is not None:
+        receipt["budget"] = p.budget.as_dict()
+    if p.mechanism == release.Mechanism.THRESHOLD:
+        receipt["k"] = settings.cleanroom_k   # only where the k threshold would have run
+    return {"columns": columns, "rows": rows, "receipt": receipt}
 
 
 def decide(env: Env, principal: Principal, actor: Actor, query_id: int, *, approve: bool, note: str = "") -> dict:

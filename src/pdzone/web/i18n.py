@@ -830,6 +830,7 @@ ACTION_NAMES: dict[str, tuple[str, str]] = {
     "catalog.proposal.create": ("提出提议", "proposal made"),
     "catalog.proposal.accept": ("采纳提议", "proposal accepted"),
     "catalog.proposal.reject": ("驳回提议", "proposal rejected"),
+    "cleanroom.query.alert": ("同一授权的查询反复失败", "repeated query failures on one grant"),
 }
 
 
