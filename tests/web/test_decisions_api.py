@@ -15,7 +15,10 @@ from pdzone.audit.models import AuditEvent
 from pdzone.catalog.models import Proposal
 from tests.factories import id_number
 from tests.web.test_api import token
-from tests.web.test_datasets_api import client  # noqa: F401  (the fixture: the demo city, per test)
+from tests.web.test_datasets_api import (
+    client,  # noqa: F401  (the fixture: the demo city, per test)
+    wait_job,
+)
 
 BASIS = "经评估，姓名仅用于分组统计"
 
@@ -114,10 +117,12 @@ def _ids_csv(n: int = 50) -> bytes:
 def test_a_level_given_at_import_by_staff_counts_as_level_4_until_confirmed(client):  # noqa: F811
     op, sec, prov, a = (token(client, u) for u in ("operator", "secadmin", "provider", "analyst"))
     form = {"zone": "bj_comprehensive", "name": "id_list", "provider": "北京市市场监督管理局", "title": "人员名单",
-            "level": "1", "basis": "公开信息"}
+            "level": "1", "basis": "公开信息", "privacy_unit": "身份证号"}
     r = client.post(DS, data=form, files={"file": ("名单.csv", _ids_csv(), "text/csv")}, headers=op)
-    assert r.status_code == 201, r.text
-    doc = r.json()
+    assert r.status_code == 202, r.text   # queued: the import runs as a job
+    job = wait_job(client, r.json()["job_id"], op)
+    assert job["status"] == "succeeded", job
+    doc = client.get(f"{DS}/id_list", headers=op).json()
     assert (doc["level"], doc["proposed_level"], doc["effective_level"], doc["suggested_level"]) == (None, 1, 4, 3)
     assert [p["field"] for p in doc["proposals"]] == ["level"]
     # the security admin cannot grant rows of it (rows are for level 1 only), and an aggregate grant answers

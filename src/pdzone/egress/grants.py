@@ -149,8 +149,10 @@ def do_add_grant(session: Session, *, partner: Organization, dataset_names: list
                             code="r28_prohibited")
         if (ds.level or 4) >= 2 and not ds.privacy_unit:
             # thresholds and DP count people: without a privacy-unit column neither can be applied
-            raise Invalid(f"数据集 {n} 为第 {ds.level or '未定'} 级，须先声明隐私单元列才能授权",
-                          f"dataset {n} is level {ds.level or 'undecided'}: declare its privacy-unit column "
+            level_zh = f"第 {ds.level} 级" if ds.level else "级别未确认（按第 4 级对待）"
+            level_en = f"level {ds.level}" if ds.level else "of an unconfirmed level (treated as 4)"
+            raise Invalid(f"数据集 {n} 为{level_zh}，须先声明隐私单元列才能授权",
+                          f"dataset {n} is {level_en}: declare its privacy-unit column "
                           "before granting it", code="privacy_unit_required", details={"dataset": n})
         if ReleaseForm.ROWS.value in forms and (ds.level or 4) > 1:
             raise Invalid(f"只有第 1 级数据可授权逐行结果（{n} 为第 {ds.level or '未定'} 级）",
