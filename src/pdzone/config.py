@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)  # any request but an upload
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)  # the dataset upload routes
     import_max_rows: int = Field(default=10_000_000, ge=1)
+    import_max_columns: int = Field(default=1_000, ge=1)  # checked from the header / metadata, before any row
     import_max_cells: int = Field(default=200_000_000, ge=1)  # rows × columns
     import_max_uncompressed_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)  # xlsx members, Parquet
     import_max_ratio: float = Field(default=100.0, ge=2)  # uncompressed / compressed, per xlsx member

@@ -298,3 +298,22 @@ def test_token_answers_are_not_cached(client):
     r = client.post("/api/v1/auth/api-tokens", json={"scopes": ["catalog.dataset.read"], "days": 7}, headers=op)
     assert r.status_code == 201, r.text
     assert r.json()["token"] and r.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("columns", [20_000, 300_000])
+def test_a_wide_csv_upload_is_refused_at_once_and_leaves_nothing(rt, systmp, columns):
+    """A 169 KB CSV of 20,000 columns and one row drove the import's scan to 21 GB; 300,000 columns held a core."""
+    rt.settings.max_upload_bytes = 10_000_000
+    header = ",".join(f"c{i}" for i in range(columns)).encode()
+    data = header + b"\n" + b",".join(b"1" for _ in range(columns)) + b"\n"
+    with TestClient(create_app(rt, maintain_log=False, run_jobs=False)) as client:
+        op = token(client, "operator")
+        t0 = time.perf_counter()
+        r = client.post("/api/v1/datasets", data={**FORM, "name": "wide"}, headers=op,
+                        files={"file": ("wide.csv", data, "text/csv")})
+        elapsed = time.perf_counter() - t0
+        assert r.status_code == 413 and r.json()["code"] == "import_too_many_columns", r.text
+        assert r.json()["details"]["limit"] == 1000
+        assert elapsed < 3.0, elapsed
+        assert client.get("/api/v1/datasets/wide", headers=op).status_code == 404
+    assert spooled(rt) == [] and os.listdir(systmp) == []
