@@ -317,3 +317,45 @@ def test_a_wide_csv_upload_is_refused_at_once_and_leaves_nothing(rt, systmp, col
         assert elapsed < 3.0, elapsed
         assert client.get("/api/v1/datasets/wide", headers=op).status_code == 404
     assert spooled(rt) == [] and os.listdir(systmp) == []
+
+
+def _form_body(boundary: str, *, closed: bool = True) -> bytes:
+    parts = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                     for k, v in {**FORM, "name": "cut"}.items())
+    parts += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="t.csv"\r\n'
+              f"Content-Type: text/csv\r\n\r\n").encode() + b"a,b\n1,2\n3,4\n"
+    return parts + (f"\r\n--{boundary}--\r\n".encode() if closed else b"")
+
+
+@pytest.mark.parametrize("length", [71, 300, 100_000])
+def test_a_boundary_longer_than_rfc_2046_allows_is_422_on_the_api_and_the_console(client, rt, systmp, length):
+    op = token(client, "operator")
+    b = "a" * length
+    body = _form_body(b) if length < 1000 else b"--" + b[:1000].encode()  # the header is what is refused
+    r = client.post("/api/v1/datasets", content=body, headers={
+        **op, "content-type": f"multipart/form-data; boundary={b}"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request", r.text  # 300 and more were a 500
+    signed_in(client, "operator")
+    r = client.post("/catalog/import", content=body, headers={
+        "content-type": f"multipart/form-data; boundary={b}"}, follow_redirects=False)
+    assert r.status_code == 422 and "invalid_request" in page_text(r)
+    assert spooled(rt) == [] and os.listdir(systmp) == []
+
+
+def test_a_body_cut_before_its_closing_boundary_is_refused_and_its_file_removed(client, rt, systmp):
+    op = token(client, "operator")
+    b = "x" * 70
+    r = client.post("/api/v1/datasets", content=_form_body(b, closed=False), headers={
+        **op, "content-type": f"multipart/form-data; boundary={b}"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request", r.text  # was 202, and imported
+    assert "closing boundary" in r.json()["message_en"]
+    assert spooled(rt) == [] and os.listdir(systmp) == []
+    signed_in(client, "operator")
+    r = client.post("/catalog/import", content=_form_body(b, closed=False), headers={
+        "content-type": f"multipart/form-data; boundary={b}"}, follow_redirects=False)
+    assert r.status_code == 422 and "invalid_request" in page_text(r)
+    assert spooled(rt) == []
+    # the same body, closed, is queued
+    r = client.post("/api/v1/datasets", content=_form_body(b), headers={
+        **op, "content-type": f"multipart/form-data; boundary={b}"})
+    assert r.status_code == 202, r.text
