@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_window_s: int = Field(default=15 * 60, ge=1)
     login_address_threshold: int = Field(default=50, ge=1)
+    login_ipv6_prefix: int = Field(default=64, ge=1, le=128)  # IPv6 sign-ins are throttled per network
     session_idle_timeout_s: int = Field(default=30 * 60, ge=60)
     session_max_age_s: int = Field(default=12 * 3600, ge=60)
     api_token_max_days: int = Field(default=90, ge=1)
