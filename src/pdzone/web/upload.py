@@ -112,6 +112,8 @@ async def receive_upload(request: Request, data_dir: Path, *, file_field: str = 
         if b"name" not in options:
             raise _malformed('a part has no "name"')
         state["name"] = options[b"name"].decode("utf-8", "replace")
+        if "\x00" in state["name"] or b"\x00" in options.get(b"filename", b""):
+            raise _malformed("a NUL character in a part's name or file name")
         if b"filename" in options:
             if state["name"] != file_field or up.stored is not None:
                 raise _malformed(f"only one file, in the field {file_field!r}, is accepted")
@@ -142,6 +144,8 @@ async def receive_upload(request: Request, data_dir: Path, *, file_field: str = 
                 up.fields[state["name"]] = state["data"].decode("utf-8")
             except UnicodeDecodeError as e:
                 raise _malformed(f"the field {state['name']!r} is not UTF-8") from e
+            if "\x00" in up.fields[state["name"]]:  # PostgreSQL text cannot hold one (see web/guard.py)
+                raise _malformed(f"the field {state['name']!r} holds a NUL character")
 
     callbacks = {
         "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
