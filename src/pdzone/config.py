@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_window_s: int = Field(default=15 * 60, ge=1)
     login_address_threshold: int = Field(default=50, ge=1)
+    login_ipv6_prefix: int = Field(default=64, ge=1, le=128)  # IPv6 sign-ins are throttled per network
     session_idle_timeout_s: int = Field(default=30 * 60, ge=60)
     session_max_age_s: int = Field(default=12 * 3600, ge=60)
     api_token_max_days: int = Field(default=90, ge=1)
@@ -71,6 +72,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)  # any request but an upload
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)  # the dataset upload routes
     import_max_rows: int = Field(default=10_000_000, ge=1)
+    import_max_columns: int = Field(default=1_000, ge=1)  # checked from the header / metadata, before any row
     import_max_cells: int = Field(default=200_000_000, ge=1)  # rows × columns
     import_max_uncompressed_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)  # xlsx members, Parquet
     import_max_ratio: float = Field(default=100.0, ge=2)  # uncompressed / compressed, per xlsx member

@@ -307,3 +307,61 @@ def test_without_explicit_limits_the_settings_apply(tmp_path, monkeypatch):
         monkeypatch.undo()
         reset_settings()
     assert read_source(path).table.num_rows == 10
+
+
+# --- wide files: the column cap, checked from the header before any row is parsed ---------------
+
+def _wide_csv(path: Path, columns: int, rows: int = 1) -> Path:
+    header = ",".join(f"c{i}" for i in range(columns))
+    path.write_text(header + "\n" + "".join(",".join("1" for _ in range(columns)) + "\n" for _ in range(rows)))
+    return path
+
+
+@pytest.mark.parametrize("columns", [20_000, 300_000])
+def test_a_wide_csv_is_refused_fast_at_the_queue_and_in_the_job(rt, zone_setup, tmp_path, columns):
+    """A 169 KB CSV of 20,000 columns drove the scan to 21 GB; 300,000 columns held a core for minutes."""
+    wide = _wide_csv(tmp_path / "wide.csv", columns, rows=2)
+    t0 = time.perf_counter()
+    with pytest.raises(PdzoneError) as e:
+        _queue(rt, wide, "wide")
+    assert e.value.code == "import_too_many_columns" and e.value.status == 413
+    assert e.value.details == {"limit": 1000, "columns": columns}
+    # the job checks again, whatever let the file into the queue
+    job_id = tasks.enqueue_import(rt.store, rt.settings.data_dir, io.BytesIO(wide.read_bytes()),
+                                  filename=wide.name, name="wide", zone_code="zone_a", provider="市场监管局",
+                                  actor=ALICE, limits=Limits(max_columns=columns, memory=10**13))
+    _run(rt)
+    elapsed = time.perf_counter() - t0
+    failed = _state(rt, job_id)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "import_too_many_columns"
+    assert elapsed < 3.0, elapsed
+    assert list((rt.settings.data_dir / spool.SPOOL_DIR).iterdir()) == []
+    with rt.store.sessions() as s:
+        from pdzone.catalog.models import Dataset
+
+        assert s.query(Dataset).filter_by(name="wide").count() == 0
+
+
+def test_the_column_cap_holds_for_xlsx_and_parquet_before_rows_are_read(tmp_path):
+    limits = Limits(max_columns=50)
+    pq.write_table(pa.table({f"c{i}": ["x"] for i in range(51)}), tmp_path / "wide.parquet")
+    wb = openpyxl.Workbook()
+    wb.active.append([f"c{i}" for i in range(51)])
+    wb.active.append(["x"] * 51)
+    wb.save(tmp_path / "wide.xlsx")
+    for name in ("wide.parquet", "wide.xlsx"):
+        with pytest.raises(PdzoneError) as e:
+            read_source(tmp_path / name, limits)
+        assert e.value.code == "import_too_many_columns", name
+    # at the cap the file is read
+    pq.write_table(pa.table({f"c{i}": ["x"] for i in range(50)}), tmp_path / "ok.parquet")
+    assert read_source(tmp_path / "ok.parquet", limits).table.num_columns == 50
+
+
+def test_a_csv_header_of_many_columns_costs_its_memory_estimate(tmp_path):
+    """The estimate counts the columns: a small file of many columns is refused for its working memory."""
+    wide = _wide_csv(tmp_path / "w.csv", 900)
+    with pytest.raises(PdzoneError) as e:
+        read_source(wide, Limits(memory=100 * 1024 * 1024))
+    assert e.value.code == "import_too_large" and e.value.details["what"] == "memory"
+    assert read_source(_wide_csv(tmp_path / "n.csv", 10), Limits(memory=100 * 1024 * 1024)).table.num_columns == 10

@@ -404,3 +404,23 @@ def test_rules_from_configuration():
         assert e.value.code == "invalid_level_rule"
     with pytest.raises(Invalid):
         LevelRule(frozenset({T.email}), 3, "", "", min_types=2)
+
+
+def test_a_wide_table_is_scanned_in_bounded_statements(con, monkeypatch):
+    """Each statement holds ~100 expressions per column: a wide table is scanned in statements of a bounded
+    width (the 20,000-column import needed 21 GB in one), with every column's finding, in order."""
+    from pdzone.protect.detect import scanner
+
+    statements = []
+    real = scanner._scan_stats
+    monkeypatch.setattr(scanner, "_scan_stats", lambda c, rel, part, *a, **kw: statements.append(len(part))
+                        or real(c, rel, part, *a, **kw))
+    r = random.Random(5)
+    cols = [f"c{i}" for i in range(150)]
+    con.execute(f"CREATE OR REPLACE TABLE 宽表 ({', '.join(f'{c} VARCHAR' for c in cols)})")
+    rows = [[f"13{r.randrange(10 ** 9):09d}" if j == 140 else "x" for j in range(150)] for _ in range(50)]
+    con.executemany(f"INSERT INTO 宽表 VALUES ({', '.join('?' * 150)})", rows)
+    found = scan(con, "宽表", today=TODAY)
+    assert [f.column for f in found] == cols
+    assert found[140].pii_type == T.mobile and all(f.pii_type is None for i, f in enumerate(found) if i != 140)
+    assert max(statements) <= scanner.COLUMNS_PER_STATEMENT and sum(statements) == 150

@@ -300,3 +300,64 @@ def test_token_answers_are_not_cached(client):
     r = client.post("/api/v1/auth/api-tokens", json={"scopes": ["catalog.dataset.read"], "days": 7}, headers=op)
     assert r.status_code == 201, r.text
     assert r.json()["token"] and r.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("columns", [20_000, 300_000])
+def test_a_wide_csv_upload_is_refused_at_once_and_leaves_nothing(rt, systmp, columns):
+    """A 169 KB CSV of 20,000 columns and one row drove the import's scan to 21 GB; 300,000 columns held a core."""
+    rt.settings.max_upload_bytes = 10_000_000
+    header = ",".join(f"c{i}" for i in range(columns)).encode()
+    data = header + b"\n" + b",".join(b"1" for _ in range(columns)) + b"\n"
+    with TestClient(create_app(rt, maintain_log=False, run_jobs=False)) as client:
+        op = token(client, "operator")
+        t0 = time.perf_counter()
+        r = client.post("/api/v1/datasets", data={**FORM, "name": "wide"}, headers=op,
+                        files={"file": ("wide.csv", data, "text/csv")})
+        elapsed = time.perf_counter() - t0
+        assert r.status_code == 413 and r.json()["code"] == "import_too_many_columns", r.text
+        assert r.json()["details"]["limit"] == 1000
+        assert elapsed < 3.0, elapsed
+        assert client.get("/api/v1/datasets/wide", headers=op).status_code == 404
+    assert spooled(rt) == [] and os.listdir(systmp) == []
+
+
+def _form_body(boundary: str, *, closed: bool = True) -> bytes:
+    parts = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                     for k, v in {**FORM, "name": "cut"}.items())
+    parts += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="t.csv"\r\n'
+              f"Content-Type: text/csv\r\n\r\n").encode() + b"a,b\n1,2\n3,4\n"
+    return parts + (f"\r\n--{boundary}--\r\n".encode() if closed else b"")
+
+
+@pytest.mark.parametrize("length", [71, 300, 100_000])
+def test_a_boundary_longer_than_rfc_2046_allows_is_422_on_the_api_and_the_console(client, rt, systmp, length):
+    op = token(client, "operator")
+    b = "a" * length
+    body = _form_body(b) if length < 1000 else b"--" + b[:1000].encode()  # the header is what is refused
+    r = client.post("/api/v1/datasets", content=body, headers={
+        **op, "content-type": f"multipart/form-data; boundary={b}"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request", r.text  # 300 and more were a 500
+    signed_in(client, "operator")
+    r = client.post("/catalog/import", content=body, headers={
+        "content-type": f"multipart/form-data; boundary={b}"}, follow_redirects=False)
+    assert r.status_code == 422 and "invalid_request" in page_text(r)
+    assert spooled(rt) == [] and os.listdir(systmp) == []
+
+
+def test_a_body_cut_before_its_closing_boundary_is_refused_and_its_file_removed(client, rt, systmp):
+    op = token(client, "operator")
+    b = "x" * 70
+    r = client.post("/api/v1/datasets", content=_form_body(b, closed=False), headers={
+        **op, "content-type": f"multipart/form-data; boundary={b}"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request", r.text  # was 202, and imported
+    assert "closing boundary" in r.json()["message_en"]
+    assert spooled(rt) == [] and os.listdir(systmp) == []
+    signed_in(client, "operator")
+    r = client.post("/catalog/import", content=_form_body(b, closed=False), headers={
+        "content-type": f"multipart/form-data; boundary={b}"}, follow_redirects=False)
+    assert r.status_code == 422 and "invalid_request" in page_text(r)
+    assert spooled(rt) == []
+    # the same body, closed, is queued
+    r = client.post("/api/v1/datasets", content=_form_body(b), headers={
+        **op, "content-type": f"multipart/form-data; boundary={b}"})
+    assert r.status_code == 202, r.text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class Limits:
     Parquet metadata, file size), and again while reading (rows, cells, working memory)."""
 
     max_rows: int = 10_000_000
+    max_columns: int = 1_000
     max_cells: int = 200_000_000
     max_uncompressed: int = 512 * 1024 * 1024
     max_ratio: float = 100.0
@@ -51,9 +53,18 @@ class Limits:
     def from_settings(cls, settings) -> Limits:
         from pdzone.config import memory_bytes
 
-        return cls(max_rows=settings.import_max_rows, max_cells=settings.import_max_cells,
+        return cls(max_rows=settings.import_max_rows, max_columns=settings.import_max_columns,
+                   max_cells=settings.import_max_cells,
                    max_uncompressed=settings.import_max_uncompressed_bytes, max_ratio=settings.import_max_ratio,
                    memory=memory_bytes(settings.import_memory_limit))
+
+    def check_columns(self, columns: int) -> None:
+        """Checked from the header (CSV, xlsx), the metadata (Parquet) or the catalog (PostgreSQL) before any
+        data row is read: a wide file costs per column in every later step (typing, sealing, the PII scan)."""
+        if columns > self.max_columns:
+            raise Invalid(f"文件的列数（{columns}）超过上限 {self.max_columns} 列", f"the file has {columns} "
+                          f"columns, more than the limit of {self.max_columns}", code="import_too_many_columns",
+                          status=413, details={"limit": self.max_columns, "columns": columns})
 
     def check_rows(self, rows: int, columns: int) -> None:
         if rows > self.max_rows:
@@ -79,6 +90,9 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 #: Working memory of a CSV import per byte of file: the text, its offsets, and the typed copies.
 _CSV_MEMORY_FACTOR = 3
+#: Working memory per column of any import, beyond its values: Arrow arrays and buffers per batch, the typing
+#: pass's intermediate arrays, the catalog's column rows and the PII scan's per-column expressions.
+_COLUMN_MEMORY = 256 * 1024
 #: Working memory of an xlsx cell read as text: a Python string and its list slot, beyond the text itself.
 _CELL_OVERHEAD = 64
 
@@ -113,7 +127,7 @@ def _check_names(names: list[str]) -> list[str]:
         if not n or not _NAME.match(n):
             raise _bad(f"第 {i + 1} 列的列名为空或含非法字符", f"column {i + 1} has an empty or invalid name",
                        column=i + 1)
-    dup = sorted({n for n in clean if clean.count(n) > 1})
+    dup = sorted(n for n, c in Counter(clean).items() if c > 1)[:20]
     if dup:
         raise _bad(f"列名重复：{', '.join(dup)}", f"duplicate column names: {', '.join(dup)}", columns=dup)
     return clean
@@ -152,13 +166,47 @@ def infer_types(table: pa.Table) -> pa.Table:
     return pa.table(cols, names=table.column_names)
 
 
-def read_csv(path: Path, limits: Limits = DEFAULT_LIMITS) -> Source:
-    limits.check_size(path.stat().st_size * _CSV_MEMORY_FACTOR, "memory")
+_CSV_HEAD = 4 * 1024 * 1024
+
+
+def _csv_header(path: Path, limits: Limits) -> tuple[str, list[str]]:
+    """The encoding and the header's fields, from the file's first megabytes: the column cap and the working
+    memory (which grows with the columns) are checked here, before any row is parsed."""
+    size = path.stat().st_size
+    limits.check_size(size * _CSV_MEMORY_FACTOR, "memory")
     with path.open("rb") as f:
-        head = f.read(4 * 1024 * 1024)
+        head = f.read(_CSV_HEAD)
     enc = detect_encoding(head)
-    first = head.split(b"\n", 1)[0].decode(enc, errors="strict").rstrip("\r")
-    names = _check_names(next(csv.reader([first]), []))
+    line, newline, _ = head.partition(b"\n")
+    first = line.decode(enc, errors="replace" if not newline else "strict").rstrip("\r")
+    fields = next(csv.reader([first]), [])
+    limits.check_columns(len(fields))
+    if not newline and size > len(head):
+        raise _bad(f"CSV 表头行超过 {_CSV_HEAD} 字节", f"the CSV header line is longer than {_CSV_HEAD} bytes")
+    limits.check_size(size * _CSV_MEMORY_FACTOR + len(fields) * _COLUMN_MEMORY, "memory")
+    return enc, fields
+
+
+def check_structure(path: Path, limits: Limits = DEFAULT_LIMITS, *, suffix: str | None = None) -> None:
+    """What can be refused from a file's structure alone, at once when it is uploaded (the import checks
+    again): a workbook that would expand too far, a CSV header or Parquet schema with too many columns."""
+    suffix = (suffix or path.suffix).lower()
+    if suffix == ".xlsx":
+        check_xlsx(path, limits)
+    elif suffix in (".csv", ".txt"):
+        _csv_header(path, limits)
+    elif suffix == ".parquet":
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (pa.ArrowInvalid, OSError) as e:
+            raise _bad("无法读取 Parquet 文件", f"cannot read the Parquet file: {str(e)[:200]}") from e
+        limits.check_columns(meta.num_columns)
+        limits.check_rows(meta.num_rows, meta.num_columns)
+
+
+def read_csv(path: Path, limits: Limits = DEFAULT_LIMITS) -> Source:
+    enc, fields = _csv_header(path, limits)
+    names = _check_names(fields)
     try:
         reader = pacsv.open_csv(
             path,
@@ -198,10 +246,12 @@ def read_parquet(path: Path, limits: Limits = DEFAULT_LIMITS) -> Source:
         meta = pq.ParquetFile(path).metadata  # what the file says it holds, checked before any row is read
     except (pa.ArrowInvalid, OSError) as e:
         raise _bad("无法读取 Parquet 文件", f"cannot read the Parquet file: {str(e)[:200]}") from e
+    limits.check_columns(meta.num_columns)
     limits.check_rows(meta.num_rows, meta.num_columns)
     uncompressed = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     limits.check_size(uncompressed, "uncompressed")
-    limits.check_size(uncompressed * 2, "memory")  # the decoded columns and their typed copies
+    # the decoded columns and their typed copies, and the per-column overhead
+    limits.check_size(uncompressed * 2 + meta.num_columns * _COLUMN_MEMORY, "memory")
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
@@ -251,9 +301,10 @@ def read_xlsx(path: Path, limits: Limits = DEFAULT_LIMITS) -> Source:
         header = next(rows, None)
         if header is None:
             raise _bad("Excel 工作表为空", "the worksheet is empty")
+        limits.check_columns(len(header))
         names = _check_names(["" if h is None else str(h) for h in header])
         data: list[list[str | None]] = [[] for _ in names]
-        memory = 0
+        memory = len(names) * _COLUMN_MEMORY
         for r, row in enumerate(rows, start=2):
             if len(row) > len(names) and any(v is not None for v in row[len(names):]):
                 raise _bad(f"第 {r} 行的列数多于表头", f"row {r} has more cells than the header", line=r)
@@ -304,7 +355,7 @@ def read_source(path: Path, limits: Limits | None = None) -> Source:
     return src
 
 
-def read_postgres(url: str, table: str, *, batch: int = 50_000) -> Source:
+def read_postgres(url: str, table: str, *, batch: int = 50_000, limits: Limits | None = None) -> Source:
     """A table of a department's PostgreSQL database (`schema.table` or `table`), read in batches."""
     from sqlalchemy import MetaData, Table, create_engine, select
     from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
@@ -320,6 +371,11 @@ def read_postgres(url: str, table: str, *, batch: int = 50_000) -> Source:
     try:
         with engine.connect() as conn:
             t = Table(name, MetaData(), schema=schema or None, autoload_with=conn)
+            if limits is None:
+                from pdzone.config import get_settings
+
+                limits = Limits.from_settings(get_settings())
+            limits.check_columns(len(t.columns))  # from the catalog, before any row is read
             names = _check_names([c.name for c in t.columns])
             cols: list[list] = [[] for _ in names]
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(select(t))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from pdzone import jobs
 from pdzone.audit.events import Actor
 from pdzone.catalog import actions as cat
-from pdzone.catalog.importing import DEFAULT_LIMITS, READERS, Limits, check_xlsx, read_source
+from pdzone.catalog.importing import DEFAULT_LIMITS, READERS, Limits, check_structure, read_source
 from pdzone.catalog.models import Dataset
 from pdzone.db import Store
 from pdzone.errors import Conflict, Invalid, PdzoneError
@@ -76,11 +76,11 @@ def enqueue_spooled(store: Store, data_dir: Path, stored: str, *, filename: str,
                     basis: str = "", privacy_unit: str | None = None, limits: Limits = DEFAULT_LIMITS) -> int:
     """Queue the import of an upload already spooled as `stored` (the upload routes stream it there), which
     the job then owns; the job's id. What can be refused from the file's structure alone (a workbook that
-    would expand too far) is refused here, at once; the spooled file is removed when anything fails."""
+    would expand too far, a header with too many columns) is refused here, at once; the spooled file is
+    removed when anything fails."""
     try:
         check_format(filename)
-        if Path(filename).suffix.lower() == ".xlsx":
-            check_xlsx(spool.path_of(data_dir, stored), limits)
+        check_structure(spool.path_of(data_dir, stored), limits, suffix=Path(filename).suffix)
         with store.transaction() as s:
             job = jobs.enqueue(s, kind=IMPORT, actor=actor, zone=zone_code, files=[stored], payload={
                 "file": stored, "source": filename[:300], "name": name, "provider": provider, "title": title,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import ipaddress
 import logging
 import secrets
 import threading
@@ -99,9 +100,26 @@ _BAD = ("用户名或密码错误，或尝试过于频繁，请稍后再试",
         "wrong username or password, or too many attempts: try again later")
 
 
-def _throttle_keys(username: str, source_ip: str | None) -> tuple[str, str]:
+def throttle_address(source_ip: str | None, ipv6_prefix: int = 64) -> str:
+    """What the throttle counts by: an IPv4 address, an IPv6 address's /`ipv6_prefix` network (one client
+    commonly holds a whole /64 and could rotate through it), an IPv4-mapped IPv6 address as its IPv4 one, and
+    any spelling of one address as the same text; "-" for no address."""
+    if not source_ip:
+        return "-"
+    try:
+        addr = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return source_ip  # not an address (the web layer passes only addresses or None): counted as written
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, ipv6_prefix), strict=False))
+    return str(addr)
+
+
+def _throttle_keys(username: str, source_ip: str | None, ipv6_prefix: int = 64) -> tuple[str, str]:
     """(account-at-address key, address key): hashes, so mistyped passwords in the name field are not kept."""
-    ip = source_ip or "-"
+    ip = throttle_address(source_ip, ipv6_prefix)
     pair = hashlib.sha256(f"pair\0{username}\0{ip}".encode()).hexdigest()
     return pair, hashlib.sha256(f"addr\0{ip}".encode()).hexdigest()
 
@@ -157,7 +175,7 @@ def sign_in(store: Store, vault: Vault, settings: Settings, *, username: str, pa
 def _login(tx, vault: Vault, settings: Settings, *, username: str, password: str, otp: str | None,
            source_ip: str | None, request_id: str | None) -> LoginResult:
     now = utcnow()
-    pair, addr = _throttle_keys(username, source_ip)
+    pair, addr = _throttle_keys(username, source_ip, settings.login_ipv6_prefix)
     window = settings.lockout_window_s
     with tx() as s:
         row = s.execute(select(User.id, User.password_hash).where(User.username == username)).first()

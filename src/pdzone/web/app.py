@@ -22,6 +22,7 @@ from starlette.formparsers import MultiPartParser
 
 from pdzone.errors import PayloadTooLarge, PdzoneError, StorageFull
 from pdzone.web.context import error_body, request_id, request_lang
+from pdzone.web.guard import InputGuard, nul_in_chain
 from pdzone.web.runtime import Runtime
 
 log = logging.getLogger("pdzone.web")
@@ -55,6 +56,7 @@ def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True, run
                               "{code, message}; codes are listed in docs/errors.md.")
     app.state.runtime = runtime
 
+    app.add_middleware(InputGuard)  # inside BodyLimit: the bodies it reads are already limited
     app.add_middleware(BodyLimit, max_body=runtime.settings.max_body_bytes,
                        max_upload=runtime.settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
@@ -105,6 +107,12 @@ def create_app(runtime: Runtime | None = None, *, maintain_log: bool = True, run
                 "retry shortly", "request_id": request_id(request)}
         body["message"] = body["message_en"] if request_lang(request) == "en" else body["message_zh"]
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(DBAPIError)
+    async def driver_error(request: Request, exc: Exception):
+        if nul_in_chain(exc):  # a backstop: InputGuard refuses NUL at the edge, PostgreSQL text cannot hold one
+            return _invalid_request(request, [{"loc": ["body"], "msg": "a NUL character", "type": "control_character"}])
+        return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from dataclasses import dataclass
 
@@ -39,7 +40,23 @@ def request_id(request: Request) -> str:
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The caller's address, normalised (`ipaddress`): an IPv4-mapped IPv6 address is its IPv4 one, IPv6 is
+    compressed and lower-case. Behind a trusted proxy the address is what X-Forwarded-For said; text that is
+    no address (`not-an-ip`, `010.22.3.7`, `10.77.0.25778`) is taken as no address (None): such callers
+    share one sign-in throttle, whatever they write, and the log records no address for them."""
+    return normalise_ip(request.client.host if request.client else None)
+
+
+def normalise_ip(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        addr = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return str(addr)
 
 
 @dataclass

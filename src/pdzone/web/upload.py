@@ -20,8 +20,8 @@ from urllib.parse import parse_qsl
 
 import anyio
 import python_multipart as multipart
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import parse_options_header
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartState, parse_options_header
 from starlette.requests import Request
 
 from pdzone.errors import Invalid, StorageFull
@@ -29,6 +29,8 @@ from pdzone.jobs import spool
 
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
 _MAX_HEADER = 16 * 1024
+#: RFC 2046 §5.1.1: a boundary is 1 to 70 of these characters, not ending in a space.
+_BOUNDARY = re.compile(rb"^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$")
 FULL = ("存储空间已满，上传未保存；请联系系统管理员", "the storage is full; the upload was not kept: contact the "
         "administrator")
 
@@ -61,7 +63,8 @@ def storage_full(e: OSError) -> StorageFull:
 async def receive_upload(request: Request, data_dir: Path, *, file_field: str = "file", max_fields: int = 50,
                          max_field_bytes: int = 64 * 1024) -> Upload:
     """Read a multipart/form-data body: text fields, and at most one file (the part named `file_field`)
-    streamed into the spool. Malformed forms are refused with `invalid_request`, a full disk with
+    streamed into the spool. Malformed forms (a boundary RFC 2046 does not allow, a body that ends before its
+    closing boundary, any error of the parser) are refused with `invalid_request`, a full disk with
     `storage_full`; on any failure nothing is left in the spool."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype == b"application/x-www-form-urlencoded":  # a form sent without its file: its fields only, and few
@@ -77,6 +80,8 @@ async def receive_upload(request: Request, data_dir: Path, *, file_field: str = 
         return Upload(fields=dict(pairs))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise _malformed("the body must be multipart/form-data")
+    if not _BOUNDARY.match(params[b"boundary"]):
+        raise _malformed("the multipart boundary must be 1 to 70 characters of RFC 2046")
     up = Upload()
     out: BinaryIO | None = None
     state: dict = {"name": None, "filename": None, "data": bytearray(), "is_file": False, "header": b"",
@@ -107,6 +112,8 @@ async def receive_upload(request: Request, data_dir: Path, *, file_field: str = 
         if b"name" not in options:
             raise _malformed('a part has no "name"')
         state["name"] = options[b"name"].decode("utf-8", "replace")
+        if "\x00" in state["name"] or b"\x00" in options.get(b"filename", b""):
+            raise _malformed("a NUL character in a part's name or file name")
         if b"filename" in options:
             if state["name"] != file_field or up.stored is not None:
                 raise _malformed(f"only one file, in the field {file_field!r}, is accepted")
@@ -137,24 +144,33 @@ async def receive_upload(request: Request, data_dir: Path, *, file_field: str = 
                 up.fields[state["name"]] = state["data"].decode("utf-8")
             except UnicodeDecodeError as e:
                 raise _malformed(f"the field {state['name']!r} is not UTF-8") from e
+            if "\x00" in up.fields[state["name"]]:  # PostgreSQL text cannot hold one (see web/guard.py)
+                raise _malformed(f"the field {state['name']!r} holds a NUL character")
 
-    parser = multipart.MultipartParser(params[b"boundary"], {
+    callbacks = {
         "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
         "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished})
+        "on_headers_finished": on_headers_finished}
     try:
+        # any error of the parser (its constructor's included) is the sender's: 422, never a 500
+        try:
+            parser = multipart.MultipartParser(params[b"boundary"], callbacks)
+        except FormParserError as e:
+            raise _malformed(str(e)[:200]) from e
         async for chunk in request.stream():
             try:
                 parser.write(chunk)
-            except MultipartParseError as e:
+            except FormParserError as e:
                 raise _malformed(str(e)[:200]) from e
             if pending and out is not None:
                 data, pending[:] = b"".join(pending), []
                 await anyio.to_thread.run_sync(out.write, data)
         try:
             parser.finalize()
-        except MultipartParseError as e:
+        except FormParserError as e:
             raise _malformed(str(e)[:200]) from e
+        if parser.state != MultipartState.END:  # cut off: the file may be incomplete, and is not imported
+            raise _malformed("the body ends before its closing boundary")
         if out is not None:
             if pending:
                 await anyio.to_thread.run_sync(out.write, b"".join(pending))

@@ -19,6 +19,10 @@ T = PiiType
 DEFAULT_SAMPLE = 100_000
 MIN_CONFIDENCE = 0.5
 PROBE_ROWS = 2_000
+#: Columns scanned per statement: a statement holds ~100 expressions per column, so its plan (and the memory
+#: DuckDB needs for it) grows with its width; a wide table is scanned in statements of this many columns, each
+#: over at most `sample` rows, so a scan's work is bounded by columns × sampled rows.
+COLUMNS_PER_STATEMENT = 64
 
 # Column types that cannot hold the identifiers looked for: not scanned.
 _SKIP_TYPES = re.compile(r"^(BOOLEAN|BLOB|BIT|UUID|INTERVAL|TIME\b|TIME WITH|.*\[\]$|.*\[\d+\]$|STRUCT|MAP|UNION"
@@ -104,7 +108,7 @@ def scan(con: duckdb.DuckDBPyConnection, relation: str, columns: list[tuple[str,
     are read as text. With `sample`, tables larger than it are read through a seeded Bernoulli sample of about
     that many rows; None reads every row. `today` bounds birth dates (default: the current date).
 
-    Two statements run: the probe (see `_scan_stats`) and the scan, each one pass over all columns; Python
+    Two statements run per `COLUMNS_PER_STATEMENT` columns: the probe (see `_scan_stats`) and the scan; Python
     only turns their counts into findings. Returns one finding per column, in the order asked. Raises
     `Invalid` (``unknown_relation``, ``unknown_column``). The caller's connection is left with no open result.
     """
@@ -123,8 +127,11 @@ def scan(con: duckdb.DuckDBPyConnection, relation: str, columns: list[tuple[str,
                           details={"column": name})
     scanned = [(i, name) for i, (name, _) in enumerate(wanted) if not _SKIP_TYPES.match(types[name].upper())]
     col_hints = [hints(name, description) for name, description in wanted]
-    stats = _scan_stats(con, rel, scanned, [col_hints[i] for i, _ in scanned], sample=sample, seed=seed,
-                        today=today) if scanned else []
+    stats: list[dict] = []
+    for at in range(0, len(scanned), COLUMNS_PER_STATEMENT):  # bounded statements, whatever the table's width
+        part = scanned[at:at + COLUMNS_PER_STATEMENT]
+        stats += _scan_stats(con, rel, part, [col_hints[i] for i, _ in part], sample=sample, seed=seed,
+                             today=today)
     by_index = dict(zip([i for i, _ in scanned], stats, strict=True))
     out = []
     for i, (name, _) in enumerate(wanted):
