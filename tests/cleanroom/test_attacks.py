@@ -903,7 +903,11 @@ def test_a_detected_direct_identifier_never_filters_or_groups_whatever_its_role(
     assert err.details["column"] == "身份证号" and err.details["pii_type"] == "resident_id"
 
 
-def test_level_1_may_still_group_on_a_detected_identifier_given_as_a_dimension(idtown):
+def test_level_1_may_still_group_on_a_detected_identifier_given_as_a_dimension_but_only_masked(idtown):
+    """Level 1 is not refused the grouping, but the gate masks the key by its column policy (ID numbers to
+    region|birth year|sex): no raw ID number leaves, and the groups merge exactly."""
     town, ids = idtown
     r = ask(town, 'SELECT "身份证号", COUNT(*) AS n FROM ids1 GROUP BY "身份证号"', "ids")
-    assert len(r["rows"]) == len(set(ids))
+    keys = [row[0] for row in r["rows"]]
+    assert not set(keys) & set(ids) and all("|" in k for k in keys)
+    assert len(keys) < len(set(ids)) and sum(row[1] for row in r["rows"]) == len(ids)
