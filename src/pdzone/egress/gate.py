@@ -96,7 +96,7 @@ def coarse_for(principal: Principal, ds: Dataset) -> bool:
     """Whether `principal` sees only coarse metadata of `ds`: a partner, on level >= 3 (or undecided) data.
 
     Coarse: row counts rounded to two significant digits, no per-column detection results (type,
-    match rate, confidence), no version digests, no detection reasons. Exact row counts and match
+    match rate, confidence), no version digests, no suggested level and no detection reasons. Exact row counts and match
     rates are facts about the rows (a new version's count tells who was added)."""
     if effective_level(ds) < 3:
         return False
@@ -121,6 +121,8 @@ def coarse_dataset(doc: dict) -> dict:
         out["columns"] = [{**c, "pii": None} for c in out["columns"]]
     if "versions" in out:
         out["versions"] = [{**ver, "rows": coarse_count(ver.get("rows")), "digest": None} for ver in out["versions"]]
+    if "suggested_level" in out:   # a detection result: the level the columns' findings suggest
+        out["suggested_level"] = None
     if "suggestion_reasons" in out:
         out["suggestion_reasons"] = []
     if "decisions" in out:   # bounds or public values derived from the data would say what is in it
