@@ -325,8 +325,12 @@ def _masked(table: pa.Table, policies: dict[str, ColumnPolicy], pseudo: Pseudony
 
 
 def apply_rules(session: Session, keystore: KeyStore, suite: CryptoSuite, c: release.Computed, *,
-                datasets: list[Dataset], zone: str, recipient: str, k: int) -> list[list]:
-    """What may leave of what the engine computed, by the data's level (see `check_release`)."""
+                datasets: list[Dataset], zone: str, recipient: str, k: int,
+                min_rows: int | None = None) -> list[list]:
+    """What may leave of what the engine computed, by the data's level (see `check_release`).
+
+    `min_rows`: for a level-1 aggregate under a grant without the rows form, the fewest rows a released
+    group stands for (see `release.exact_rows`)."""
     spec = c.spec
     mech = check_release(session, spec, datasets)
     if mech == release.Mechanism.DP:
@@ -351,7 +355,7 @@ def apply_rules(session: Session, keystore: KeyStore, suite: CryptoSuite, c: rel
             out = _masked(table.select(list(keyed)), keyed, _pseudonymizer(keystore, suite, zone, recipient))
             for name in keyed:   # the groups are those of the masked values (merged in exact_rows)
                 table = table.set_column(table.column_names.index(name), name, out.column(name))
-        rows = release.exact_rows(c, table, k=None)
+        rows = release.exact_rows(c, table, k=None, min_rows=min_rows)
     else:
         rows = release.exact_rows(c, c.table, k=k)
     return release.order_and_limit(spec, rows)
@@ -367,7 +371,7 @@ def costs(c: release.Computed) -> tuple[int, int]:
 
 def release_computed(session: Session, keystore: KeyStore, suite: CryptoSuite, *, actor: Actor, grant,
                      datasets: list[Dataset], computed: release.Computed, columns: list[str], details: dict,
-                     recipient: str, k: int,
+                     recipient: str, k: int, min_rows: int | None = None,
                      seal: Callable[[list[list]], tuple[str, bytes]] | None = None) -> tuple[list[list], dict]:
     """The clean room's door: apply the level's rules to what the engine computed, charge the budget,
     keep the answer, audit, and return (rows, receipt).
@@ -379,7 +383,7 @@ def release_computed(session: Session, keystore: KeyStore, suite: CryptoSuite, *
     """
     _check_live(grant, datasets)
     rows = apply_rules(session, keystore, suite, computed, datasets=datasets, zone=grant.zone_code,
-                       recipient=recipient, k=k)
+                       recipient=recipient, k=k, min_rows=min_rows)
     eps_n, delta_f = costs(computed)
     receipt = _release(session, suite, actor=actor, grant=grant, datasets=datasets, columns=columns, rows=rows,
                        epsilon_nano=eps_n, delta_femto=delta_f,
