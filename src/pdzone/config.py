@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     cleanroom_engine: Literal["duckdb", "postgres", "spark"] = "duckdb"
     cleanroom_engine_url: str = ""  # postgres: the zone's PostgreSQL DSN; spark: master URL or sc:// address
     cleanroom_k: int = Field(default=10, ge=2)
+    # level 1, exact aggregates under a grant without the rows form: the fewest rows a released group stands for
+    cleanroom_min_group_level1: int = Field(default=5, ge=1)
     cleanroom_min_group_level2: int = Field(default=10, ge=1)   # ad-hoc (DP) answers of level-2 data
     cleanroom_min_group_level3: int = Field(default=20, ge=1)
     cleanroom_min_group_level4: int = Field(default=50, ge=1)

@@ -180,3 +180,33 @@ def test_level_2_templates_are_reviewed_by_the_security_admin(client):
     exact = client.post(Q, json={"sql": sql, "scenario": "commute_planning"}, headers=a).json()
     assert exact["receipt"]["mechanism"] == "threshold" and exact["receipt"]["k"] == 10
     assert exact["receipt"]["epsilon_spent"] == "0"
+
+
+def test_an_aggregate_only_grant_releases_no_level_1_group_of_fewer_rows_than_the_minimum(client):
+    """GROUP BY every column of level-1 data under a grant without the rows form would give the masked
+    rows one by one (each n = 1): groups of fewer than PDZONE_CLEANROOM_MIN_GROUP_LEVEL1 rows are withheld."""
+    a = token(client, "analyst")
+    m = client.rt.settings.cleanroom_min_group_level1
+    assert m == 5
+    refused = client.post(Q, json={"sql": 'SELECT "企业名称" FROM enterprise_registry', "scenario": "inclusive_credit"},
+                          headers=a)
+    assert refused.status_code == 403 and refused.json()["code"] == "form_not_granted"
+    attack = ('SELECT "企业名称","法定代表人","注册资本（万元）","成立日期","所属区",COUNT(*) AS n '
+              'FROM enterprise_registry GROUP BY 1, 2, 3, 4, 5')
+    r = client.post(Q, json={"sql": attack, "scenario": "inclusive_credit"}, headers=a)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    n = out["columns"].index("n")
+    assert all(row[n] >= m for row in out["rows"]) and len(out["rows"]) < 50
+    assert out["receipt"]["mechanism"] == "exact" and out["receipt"]["epsilon_spent"] == "0"
+    assert out["receipt"]["min_group"] == m
+    dry = client.post("/api/v1/cleanroom/dry-run", json={"sql": attack, "scenario": "inclusive_credit"}, headers=a)
+    assert dry.status_code == 200 and dry.json()["min_group"] == m
+    # coarse groups still come back, and with no GROUP BY nothing is withheld
+    by_district = client.post(Q, json={"sql": 'SELECT "所属区", COUNT(*) AS n FROM enterprise_registry GROUP BY 1',
+                                       "scenario": "inclusive_credit"}, headers=a).json()
+    total = client.post(Q, json={"sql": "SELECT COUNT(*) AS n FROM enterprise_registry",
+                                 "scenario": "inclusive_credit"}, headers=a).json()
+    assert by_district["rows"] and all(row[1] >= m for row in by_district["rows"])
+    assert total["rows"][0][0] >= 1 and "min_group" not in total["receipt"]
+    assert sum(row[1] for row in by_district["rows"]) <= total["rows"][0][0]

@@ -18,15 +18,18 @@ import datetime as dt
 import itertools
 import json
 import random
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import duckdb
+import hypothesis
 import pyarrow as pa
 import pytest
 from argon2 import PasswordHasher, Type
 from fastapi.testclient import TestClient
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -40,7 +43,7 @@ from pdzone.dataplane.storage import DatasetStorage
 from pdzone.db import utcnow
 from pdzone.egress import grants as gr
 from pdzone.egress.models import StoredAnswer
-from pdzone.errors import PdzoneError
+from pdzone.errors import Invalid, PdzoneError
 from pdzone.identity import actions as ida
 from pdzone.identity import passwords
 from pdzone.identity.models import Organization
@@ -583,6 +586,13 @@ def test_a_failure_through_the_api_is_a_200_of_the_same_shape(town, monkeypatch)
     pytest.param("abc", 422, "invalid_epsilon", id="string"),
     pytest.param("0x10", 422, "invalid_epsilon", id="hex-string"),
     pytest.param(True, 422, "invalid_epsilon", id="boolean"),
+    pytest.param("\u0661", 422, "invalid_epsilon", id="arabic-indic-one"),
+    pytest.param("\uff11", 422, "invalid_epsilon", id="fullwidth-one"),
+    pytest.param("1_0", 422, "invalid_epsilon", id="underscore"),
+    pytest.param("0.0_1", 422, "invalid_epsilon", id="underscore-fraction"),
+    pytest.param("+1", 422, "invalid_epsilon", id="plus-sign"),
+    pytest.param("1e0", 422, "invalid_epsilon", id="exponent-string"),
+    pytest.param(".5", 422, "invalid_epsilon", id="bare-fraction"),
     pytest.param("5.000000001", 403, "epsilon_out_of_range", id="above-grant-max"),
     pytest.param("100", 403, "epsilon_out_of_range", id="far-above-grant-max"),
     pytest.param("0.0009", 403, "epsilon_out_of_range", id="below-grant-min"),
@@ -616,6 +626,41 @@ def test_api_answers_bad_epsilon_and_refusals_with_4xx_codes(town):
             assert "Traceback" not in r.text and r.json()["code"] and r.json()["message"]
             if code:
                 assert r.json()["code"] == code
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.one_of(st.text(max_size=12), st.from_regex(r"[0-9]{1,4}(\.[0-9]{1,9})?", fullmatch=True),
+                            st.text(alphabet="0123456789._+-e \u0661\uff11\u0966", max_size=8)))
+def test_any_accepted_epsilon_string_is_plain_ascii_and_round_trips(text):
+    try:
+        e = gr.parse_epsilon(text)
+    except Invalid:
+        return
+    plain = text.strip()
+    assert plain.isascii() and re.fullmatch(r"[0-9]+(\.[0-9]+)?", plain), text
+    assert e == Decimal(plain) and gr.parse_epsilon(str(e)) == e
+
+
+@pytest.mark.parametrize("text", ["\u0661", "1_0", "\u0661e-5", "1_0e-6", "+1e-5", "NaN"])
+def test_delta_strings_in_other_notations_are_refused(text):
+    with pytest.raises(Invalid) as ei:
+        gr.parse_delta(text)
+    assert ei.value.code == "invalid_delta"
+    assert gr.parse_delta("1e-5") == gr.parse_delta("0.00001") == 1e-5
+
+
+def test_api_refuses_non_ascii_epsilon_in_query_grant_and_cap(town):
+    _, token = login(town.rt, "analyst")
+    h = {"Authorization": f"Bearer {token}"}
+    sql = 'SELECT "区", COUNT(*) AS n FROM pay3 GROUP BY "区"'
+    with TestClient(create_app(town.rt, maintain_log=False, run_jobs=False)) as client:
+        for eps in ("\u0661", "1_0"):
+            r = client.post("/api/v1/cleanroom/queries", json={"sql": sql, "scenario": "research", "epsilon": eps},
+                            headers=h)
+            assert (r.status_code, r.json()["code"]) == (422, "invalid_epsilon"), r.text
+        ok = client.post("/api/v1/cleanroom/queries", json={"sql": sql, "scenario": "research", "epsilon": "0.5"},
+                         headers=h)
+        assert ok.status_code == 200, ok.text
 
 
 def test_ledger_is_exact_and_an_exhausted_budget_is_409(newcomer, monkeypatch):
@@ -909,5 +954,8 @@ def test_level_1_may_still_group_on_a_detected_identifier_given_as_a_dimension_b
     town, ids = idtown
     r = ask(town, 'SELECT "身份证号", COUNT(*) AS n FROM ids1 GROUP BY "身份证号"', "ids")
     keys = [row[0] for row in r["rows"]]
-    assert not set(keys) & set(ids) and all("|" in k for k in keys)
-    assert len(keys) < len(set(ids)) and sum(row[1] for row in r["rows"]) == len(ids)
+    assert not set(keys) & set(ids) and all("|" in k for k in keys)       # masked keys, never a raw ID
+    # the grant has no rows form, so groups of fewer than the level-1 minimum are withheld
+    m = town.rt.settings.cleanroom_min_group_level1
+    assert r["receipt"]["min_group"] == m and len(keys) < len(set(ids))
+    assert all(row[1] >= m for row in r["rows"]) and sum(row[1] for row in r["rows"]) <= len(ids)

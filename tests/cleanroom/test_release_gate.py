@@ -207,3 +207,23 @@ def test_concurrent_delta_charges_never_pass_the_dataset_cap(tmp_path, db_url):
             assert acct.delta_spent == 5 * gr.to_femto(d) <= acct.delta_cap
     finally:
         rt.store.dispose()
+
+
+def test_level_1_minimum_group_is_judged_after_masked_groups_merge():
+    """Groups whose masked keys coincide merge first; only then are groups of fewer rows withheld."""
+    import pyarrow as pa
+
+    from pdzone.egress import release as rel
+    spec = rel.ReleaseSpec(kind="aggregate", level=1, tables={"t": 1},
+                           outputs=(rel.OutputSpec(name="k", kind="group", group_index=0),
+                                    rel.OutputSpec(name="n", kind="count", star=True)),
+                           group_columns=(None,))
+    # after masking: "A" appears twice (3 + 2 rows), "B" once (4 rows), "C" once (5 rows)
+    table = pa.table({"_g0": ["A", "A", "B", "C"], "_n": [3, 2, 4, 5]})
+    c = rel.Computed(spec, table, ["_g0"], {1: {"count": "_n"}}, None)
+    assert sorted(rel.exact_rows(c, table, k=None, min_rows=5)) == [["A", 5], ["C", 5]]
+    assert sorted(rel.exact_rows(c, table, k=None)) == [["A", 5], ["B", 4], ["C", 5]]
+    total = rel.ReleaseSpec(kind="aggregate", level=1, tables={"t": 1},
+                            outputs=(rel.OutputSpec(name="n", kind="count", star=True),))
+    whole = rel.Computed(total, pa.table({"_n": [2]}), [], {0: {"count": "_n"}}, None)
+    assert len(rel.exact_rows(whole, whole.table, k=None, min_rows=5)) == 1   # no GROUP BY: nothing withheld

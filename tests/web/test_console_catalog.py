@@ -126,7 +126,7 @@ def test_the_catalog_is_in_the_navigation_and_switches_to_english(client):
     assert 'aria-current="page">Catalog</a>' in r.text
     r = client.get("/catalog/social_insurance")
     # a partner sees only coarse metadata of level-3 data: no per-column detection results
-    assert "Resident ID number" not in r.text and "A suggestion that a person must confirm" in r.text
+    assert "Resident ID number" not in r.text and "A suggestion that a person must confirm" not in r.text
     assert "GB18030 (GBK-compatible)" in r.text
 
 
@@ -458,3 +458,39 @@ def _import(c: TestClient, data: bytes, filename: str = "人员名单.csv", **fi
     form = {"csrf": csrf, "zone": "bj_comprehensive", "name": "uploaded_people", "provider": "北京市市场监督管理局",
             "title": "上传的人员名单", **fields}
     return c.post("/catalog/import", data=form, files={"file": (filename, data, "text/csv")}, follow_redirects=False)
+
+
+def test_partners_see_no_suggested_level_of_level_3_data_anywhere(client, rt):
+    """A suggested level that differs from the confirmed one is a detection result: partners get none for
+    level >= 3 data (API list, detail and DCAT, console catalog and dataset page); staff still see it."""
+    from pdzone.identity import auth
+    from pdzone.web import demo
+
+    def api_login(rt, username):
+        with rt.store.transaction() as s:
+            res = auth.check_login(s, rt.vault, rt.settings, username=username, password=demo.DEMO_PASSWORD, otp=None)
+        return None, res.token
+    with rt.store.transaction() as s:
+        ds = cat.find_dataset(s, "social_insurance")
+        assert ds.level == 3
+        ds.suggested_level = 2   # as if a rescan found less than the confirmed level
+    _, token = api_login(rt, "analyst")
+    h = {"Authorization": f"Bearer {token}"}
+    doc = client.get("/api/v1/datasets/social_insurance", headers=h).json()
+    assert doc["suggested_level"] is None and doc["suggestion_reasons"] == [] and doc["coarse"]
+    listed = {d["name"]: d for d in client.get("/api/v1/datasets", headers=h).json()}
+    assert listed["social_insurance"]["suggested_level"] is None
+    dcat = client.get("/api/v1/datasets/social_insurance/dcat", headers=h).json()
+    assert not any("suggest" in k.lower() for k in dcat)
+    signed_in(client, "analyst")
+    page = client.get("/catalog/social_insurance").text
+    assert "建议级别与已确认级别不一致" not in page and "建议理由" not in page and "未识别出个人信息" not in page
+    assert 'class="level-box suggestion"' not in page
+    assert "建议 2 级" not in client.get("/catalog").text
+    _, op = api_login(rt, "operator")
+    assert client.get("/api/v1/datasets/social_insurance",
+                      headers={"Authorization": f"Bearer {op}"}).json()["suggested_level"] == 2
+    with other_client(rt) as staff:
+        signed_in(staff, "operator")
+        assert "建议级别与已确认级别不一致" in staff.get("/catalog/social_insurance").text
+        assert "建议 2 级" in staff.get("/catalog").text

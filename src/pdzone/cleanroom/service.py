@@ -156,6 +156,16 @@ def templates_of(grant: Grant) -> dict[str, dict]:
     return out
 
 
+def level1_min_group(settings: Settings, p: Prepared) -> int | None:
+    """The fewest rows a released group of a level-1 exact aggregate stands for, where the grant withholds
+    rows (no `rows` form); None where no such threshold applies (rows granted, no GROUP BY, other levels)."""
+    if p.mechanism != release.Mechanism.EXACT or p.plan.kind != "aggregate" or not p.plan.group_by:
+        return None
+    if gr.ReleaseForm.ROWS.value in gr.forms_of(p.grant):
+        return None
+    return settings.cleanroom_min_group_level1
+
+
 def prepare(session: Session, settings: Settings, principal: Principal, *, sql: str, scenario: str,
             epsilon=None) -> Prepared:
     grant = gr.active_grant(session, org_id=principal.org_id, scenario_code=scenario)
@@ -215,6 +225,8 @@ def dry_run(env: Env, principal: Principal, *, sql: str, scenario: str, epsilon=
             out["budget"] = p.budget.as_dict()
         if p.mechanism == release.Mechanism.THRESHOLD:
             out["k"] = env.settings.cleanroom_k
+        if (m := level1_min_group(env.settings, p)) is not None:
+            out["min_group"] = m
         return out
 
 
@@ -382,6 +394,9 @@ def run(env: Env, principal: Principal, actor: Actor, *, sql: str, scenario: str
         public["budget"] = p.budget.as_dict()
     if mech == release.Mechanism.THRESHOLD:
         public["k"] = env.settings.cleanroom_k   # only where the k threshold ran
+    min_rows = level1_min_group(env.settings, p)
+    if min_rows is not None:
+        public["min_group"] = min_rows   # level 1 without the rows form: groups of fewer rows withheld
     try:
         with env.store.transaction() as s:
             grant = s.get(Grant, p.grant.id)
@@ -395,7 +410,7 @@ def run(env: Env, principal: Principal, actor: Actor, *, sql: str, scenario: str
                                                   datasets=datasets, computed=computed, columns=columns,
                                                   details={**public, "sql_sha256": _hash(sql)},
                                                   recipient=f"org:{principal.org_id}", k=env.settings.cleanroom_k,
-                                                  seal=sealer)
+                                                  min_rows=min_rows, seal=sealer)
             _mark_answered(s, p, receipt["event_id"])
     except (ArithmeticError, ValueError, TypeError, KeyError, RuntimeError) as e:
         # applying the level's rules is total by construction (refused up front otherwise); should a value

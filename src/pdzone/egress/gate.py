@@ -96,7 +96,7 @@ def coarse_for(principal: Principal, ds: Dataset) -> bool:
     """Whether `principal` sees only coarse metadata of `ds`: a partner, on level >= 3 (or undecided) data.
 
     Coarse: row counts rounded to two significant digits, no per-column detection results (type,
-    match rate, confidence), no version digests, no detection reasons. Exact row counts and match
+    match rate, confidence), no version digests, no suggested level and no detection reasons. Exact row counts and match
     rates are facts about the rows (a new version's count tells who was added)."""
     if effective_level(ds) < 3:
         return False
@@ -121,6 +121,8 @@ def coarse_dataset(doc: dict) -> dict:
         out["columns"] = [{**c, "pii": None} for c in out["columns"]]
     if "versions" in out:
         out["versions"] = [{**ver, "rows": coarse_count(ver.get("rows")), "digest": None} for ver in out["versions"]]
+    if "suggested_level" in out:   # a detection result: the level the columns' findings suggest
+        out["suggested_level"] = None
     if "suggestion_reasons" in out:
         out["suggestion_reasons"] = []
     if "decisions" in out:   # bounds or public values derived from the data would say what is in it
@@ -323,8 +325,12 @@ def _masked(table: pa.Table, policies: dict[str, ColumnPolicy], pseudo: Pseudony
 
 
 def apply_rules(session: Session, keystore: KeyStore, suite: CryptoSuite, c: release.Computed, *,
-                datasets: list[Dataset], zone: str, recipient: str, k: int) -> list[list]:
-    """What may leave of what the engine computed, by the data's level (see `check_release`)."""
+                datasets: list[Dataset], zone: str, recipient: str, k: int,
+                min_rows: int | None = None) -> list[list]:
+    """What may leave of what the engine computed, by the data's level (see `check_release`).
+
+    `min_rows`: for a level-1 aggregate under a grant without the rows form, the fewest rows a released
+    group stands for (see `release.exact_rows`)."""
     spec = c.spec
     mech = check_release(session, spec, datasets)
     if mech == release.Mechanism.DP:
@@ -349,7 +355,7 @@ def apply_rules(session: Session, keystore: KeyStore, suite: CryptoSuite, c: rel
             out = _masked(table.select(list(keyed)), keyed, _pseudonymizer(keystore, suite, zone, recipient))
             for name in keyed:   # the groups are those of the masked values (merged in exact_rows)
                 table = table.set_column(table.column_names.index(name), name, out.column(name))
-        rows = release.exact_rows(c, table, k=None)
+        rows = release.exact_rows(c, table, k=None, min_rows=min_rows)
     else:
         rows = release.exact_rows(c, c.table, k=k)
     return release.order_and_limit(spec, rows)
@@ -365,7 +371,7 @@ def costs(c: release.Computed) -> tuple[int, int]:
 
 def release_computed(session: Session, keystore: KeyStore, suite: CryptoSuite, *, actor: Actor, grant,
                      datasets: list[Dataset], computed: release.Computed, columns: list[str], details: dict,
-                     recipient: str, k: int,
+                     recipient: str, k: int, min_rows: int | None = None,
                      seal: Callable[[list[list]], tuple[str, bytes]] | None = None) -> tuple[list[list], dict]:
     """The clean room's door: apply the level's rules to what the engine computed, charge the budget,
     keep the answer, audit, and return (rows, receipt).
@@ -377,7 +383,7 @@ def release_computed(session: Session, keystore: KeyStore, suite: CryptoSuite, *
     """
     _check_live(grant, datasets)
     rows = apply_rules(session, keystore, suite, computed, datasets=datasets, zone=grant.zone_code,
-                       recipient=recipient, k=k)
+                       recipient=recipient, k=k, min_rows=min_rows)
     eps_n, delta_f = costs(computed)
     receipt = _release(session, suite, actor=actor, grant=grant, datasets=datasets, columns=columns, rows=rows,
                        epsilon_nano=eps_n, delta_femto=delta_f,

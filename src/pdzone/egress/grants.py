@@ -62,14 +62,37 @@ def to_femto(v: float) -> int:
     return math.ceil(Decimal(repr(v)) / FEMTO)
 
 
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
+_PLAIN_FLOAT = re.compile(r"[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?", re.ASCII)
+
+
+def _plain_text(value, pattern: re.Pattern) -> str | None:
+    """`value` as ASCII decimal text, or None. Strings must be plain notation (no other digits,
+    underscores, signs or words: Python would read "١" as 1 and "1_0" as 10); numbers (JSON, CLI)
+    and Decimals are read as they are."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        return text if pattern.fullmatch(text) else None
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
+    if isinstance(value, int | Decimal):
+        return str(value)
+    return None
+
+
 def parse_epsilon(value, *, field: str = "epsilon") -> Decimal:
-    """A finite, positive ε as an exact decimal (refuses NaN, infinities, booleans, junk)."""
-    if isinstance(value, bool):
-        value = "x"
+    """A finite, positive ε as an exact decimal (refuses NaN, infinities, booleans, junk, and any
+    string that is not plain ASCII decimal notation such as "0.5")."""
+    text = _plain_text(value, _PLAIN_DECIMAL)
     try:
-        d = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as e:
-        raise Invalid(f"{field} 须为数字", f"{field} must be a number", code="invalid_epsilon") from e
+        d = Decimal(text) if text is not None else None
+    except (InvalidOperation, ValueError):
+        d = None
+    if d is None:
+        raise Invalid(f"{field} 须为数字（如 0.5）", f"{field} must be a plain decimal number (e.g. 0.5)",
+                      code="invalid_epsilon")
     if not d.is_finite() or d <= 0 or d > Decimal(1000):
         raise Invalid(f"{field} 须为 (0, 1000] 内的有限数", f"{field} must be finite, in (0, 1000]",
                       code="invalid_epsilon")
@@ -134,8 +157,7 @@ def do_add_grant(session: Session, *, partner: Organization, dataset_names: list
     if not min_e <= default_epsilon <= max_e:
         raise Invalid("默认 ε 须在最小值与最大值之间",
                       "the default ε must lie within [min, max]", code="invalid_epsilon")
-    if not (0 <= delta < 1e-2) or not math.isfinite(delta):
-        raise Invalid("δ 须在 [0, 0.01) 内", "δ must be in [0, 0.01)", code="invalid_delta")
+    delta = parse_delta(delta)
     if expires_at is not None and expires_at <= utcnow():
         raise Invalid("到期时间须在未来", "the expiry must be in the future", code="invalid_expiry")
     datasets: list[Dataset] = []
@@ -181,12 +203,11 @@ def do_revoke_grant(session: Session, grant: Grant, *, actor: Actor) -> None:
 
 
 def parse_delta(value, *, field: str = "delta") -> float:
-    if isinstance(value, bool):
-        value = "x"
-    try:
-        d = float(value)
-    except (TypeError, ValueError) as e:
-        raise Invalid(f"{field} 须为数字", f"{field} must be a number", code="invalid_delta") from e
+    """δ in [0, 0.01); strings in plain ASCII notation only ("0.00001" or "1e-5")."""
+    text = _plain_text(value, _PLAIN_FLOAT)
+    if text is None:
+        raise Invalid(f"{field} 须为数字", f"{field} must be a plain number", code="invalid_delta")
+    d = float(text)
     if not math.isfinite(d) or not 0 <= d < 1e-2:
         raise Invalid(f"{field} 须在 [0, 0.01) 内", f"{field} must be in [0, 0.01)", code="invalid_delta")
     return d

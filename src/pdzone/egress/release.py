@@ -203,17 +203,26 @@ def json_value(v):
     return v
 
 
-def exact_rows(c: Computed, table: pa.Table, *, k: int | None) -> list[list]:
+def exact_rows(c: Computed, table: pa.Table, *, k: int | None, min_rows: int | None = None) -> list[list]:
     """Levels 1-2 (exact): groups under k distinct privacy units dropped (level-2 templates); groups whose
     released keys coincide (level-1 keys after masking) merged exactly: counts and sums add, averages
-    are recomputed from their sums and counts. The gate refuses beforehand what cannot merge exactly."""
+    are recomputed from their sums and counts. The gate refuses beforehand what cannot merge exactly.
+
+    `min_rows` (level 1 under a grant without the rows form): after merging, a group that stands for
+    fewer rows than this (the engine's exact COUNT(*) per group, `_n`) is dropped, so that GROUP BY
+    over every column cannot release the rows the grant withholds. Without GROUP BY nothing is dropped."""
     plan, ex = c.spec, c
     cols = table.to_pydict()
     merged: dict[tuple, dict[int, list]] = {}
+    sizes: dict[tuple, int] = {}
+    if min_rows is not None and ex.group_cols and "_n" not in cols:
+        return []   # pragma: no cover - the rewrite always counts the rows per group
     for r in range(table.num_rows):
         if k is not None and (ex.k_col is None or (cols[ex.k_col][r] or 0) < k):
             continue   # no k column means no threshold could be applied: nothing is released
         key = tuple(json_value(cols[g][r]) for g in ex.group_cols)
+        if min_rows is not None and ex.group_cols:
+            sizes[key] = sizes.get(key, 0) + int(cols["_n"][r] or 0)
         acc = merged.get(key)
         first = acc is None
         if first:
@@ -239,6 +248,8 @@ def exact_rows(c: Computed, table: pa.Table, *, k: int | None) -> list[list]:
                 raise RuntimeError("outputs that cannot merge exactly")
     out = []
     for key, acc in merged.items():
+        if min_rows is not None and ex.group_cols and sizes[key] < min_rows:
+            continue
         row = []
         for i, o in enumerate(plan.outputs):
             if o.kind == "group":

@@ -33,7 +33,7 @@ Code = Annotated[str, Query(min_length=1, max_length=64)]
 class QueryIn(BaseModel):
     sql: str = Field(min_length=1, max_length=20_000)
     scenario: str = Field(min_length=1, max_length=64)
-    epsilon: Decimal | None = Field(default=None, allow_inf_nan=True)
+    epsilon: str | int | float | None = None
 
 
 def _refusal(ctx: Ctx, err: PdzoneError, action: str) -> None:
@@ -172,11 +172,11 @@ class GrantIn(BaseModel):
     partner_org_id: int = Field(ge=1, le=I64)
     datasets: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=50)
     scenario: str = Field(min_length=1, max_length=64)
-    epsilon: Decimal = Field(allow_inf_nan=True)
-    default_epsilon: Decimal | None = Field(default=None, allow_inf_nan=True)
-    min_epsilon: Decimal | None = Field(default=None, allow_inf_nan=True)
-    max_epsilon: Decimal | None = Field(default=None, allow_inf_nan=True)
-    delta: float = Field(default=1e-5, ge=0, lt=0.01)
+    epsilon: str | int | float
+    default_epsilon: str | int | float | None = None
+    min_epsilon: str | int | float | None = None
+    max_epsilon: str | int | float | None = None
+    delta: str | int | float = 1e-5
     forms: list[str] = Field(default_factory=lambda: ["aggregate"], max_length=5)
     expires: dt.date | None = None
 
@@ -246,8 +246,8 @@ def templates(grant_id: Id, ctx: Ctx = Depends(api_ctx)):
 
 
 class CapIn(BaseModel):
-    epsilon: Decimal = Field(allow_inf_nan=True)
-    delta: float | None = Field(default=None, allow_inf_nan=True)
+    epsilon: str | int | float
+    delta: str | int | float | None = None
 
 
 @router.put("/caps/{dataset}")

@@ -163,9 +163,10 @@ def catalog(request: Request, q: Annotated[str, Query(max_length=100)] = "",
         found = [d for d in cq.list_datasets(s, q=q or None) if None in zones or d.zone_code in zones]
         zone_names = {z.code: z.name for z in gov.list_zones(s)}
         org_names = {str(o.id): o.name for o in idq.list_orgs(s)}
-        rows = [{**(gate.coarse_dataset(cq.summary_json(s, d)) if gate.coarse_for(ctx.principal, d)
-                    else cq.summary_json(s, d)), "pending": _is_pending(d)} for d in found
-                if all(_facet_value(d, k) == v for k, v in f.items())]
+        rows = [({**gate.coarse_dataset(cq.summary_json(s, d)), "pending": d.level is None}
+                 if gate.coarse_for(ctx.principal, d)   # "pending" must not say the suggestion differs
+                 else {**cq.summary_json(s, d), "pending": _is_pending(d)})
+                for d in found if all(_facet_value(d, k) == v for k, v in f.items())]
     lang = ctx.lang
     labels = {"zone": lambda v: zone_names.get(v, v), "provider": lambda v: org_names.get(v, v),
               "sector": lambda v: i18n.t(lang, "catalog.no_sector") if v == UNSET else i18n.sector_name(lang, v),
