@@ -417,15 +417,8 @@ def _change(request: Request, ctx: Ctx, name: str, form_key: str, form: dict, fn
             ds = _visible(ctx, s, name)
             fn(s, ds, access.may_decide(s, ctx.principal, ds), proposed)
 
-    try:
-        change()
-    except PdzoneError as e:
-        if e.code == "dataset_not_found":
-            raise
-        note_refusal(request, e)
-        return _dataset_page(request, ctx, name, status=e.status, form_error=(form_key, e.message(ctx.lang)),
-                             form={form_key: form})
-    return see_other(f"/catalog/{name}", ok="proposed" if proposed else ok)
+    refused = _attempt(request, ctx, name, form_key, form, change)
+    return refused or see_other(f"/catalog/{name}", ok="proposed" if proposed else ok)
 
 
 def _decide(request: Request, ctx: Ctx, name: str, perm: Perm, form_key: str, form: dict, fn, ok: str):
@@ -437,15 +430,20 @@ def _decide(request: Request, ctx: Ctx, name: str, perm: Perm, form_key: str, fo
             access.check(s, ctx.principal, perm, ds.zone_code, ds)
             fn(s, ds)
 
+    return _attempt(request, ctx, name, form_key, form, decide) or see_other(f"/catalog/{name}", ok=ok)
+
+
+def _attempt(request: Request, ctx: Ctx, name: str, form_key: str, form: dict, action):
+    """Run a form's action; a refusal (recorded) is the dataset page with the message beside the form, else None."""
     try:
-        decide()
+        action()
     except PdzoneError as e:
         if e.code == "dataset_not_found":
             raise
         note_refusal(request, e)
         return _dataset_page(request, ctx, name, status=e.status, form_error=(form_key, e.message(ctx.lang)),
                              form={form_key: form})
-    return see_other(f"/catalog/{name}", ok=ok)
+    return None
 
 
 @router.post("/catalog/{name}/level")
