@@ -21,6 +21,7 @@ from pdzone_client import (
     PendingApproval,
     PolicyRefused,
     ServerError,
+    ValuesWithheld,
 )
 
 RECEIPT = {"receipt_id": "r-1", "epsilon_spent": "0.5", "grant_id": 7, "noise": "laplace"}
@@ -132,6 +133,18 @@ def test_query_posts_sql_scenario_epsilon_with_the_token_and_returns_a_frame_wit
 def test_an_empty_answer_keeps_its_columns():
     df = scripted((200, {"columns": ["区", "n"], "rows": [], "receipt": RECEIPT})).query("SELECT 1", "credit")
     assert list(df.columns) == ["区", "n"] and len(df) == 0 and df.attrs["receipt"] == RECEIPT
+
+
+def test_withheld_values_warn_and_are_flagged_never_read_as_numbers():
+    body = {"columns": ["区", "n"], "rows": [["朝阳区", None], ["海淀区", None]],
+            "receipt": {**RECEIPT, "withheld": True}}
+    with pytest.warns(ValuesWithheld, match="置空"):
+        df = scripted((200, body)).query("SELECT 1", "credit")
+    assert df.attrs["withheld"] is True and df["n"].isna().all() and df["区"].tolist() == ["朝阳区", "海淀区"]
+    with pytest.warns(ValuesWithheld, match="withheld"):
+        scripted((200, body), lang="en").query("SELECT 1", "credit")
+    ok = scripted((200, {**body, "rows": [["朝阳区", 3]], "receipt": RECEIPT})).query("SELECT 1", "credit")
+    assert ok.attrs["withheld"] is False   # and no warning (warnings are errors in this suite)
 
 
 def test_a_held_query_raises_pending_approval_with_its_id():

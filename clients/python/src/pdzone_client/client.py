@@ -9,6 +9,7 @@ enforced on the server.
 from __future__ import annotations
 
 import time
+import warnings
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,14 @@ from pdzone_client.errors import (
     error_from_response,
 )
 from pdzone_client.frames import budget_frame, frame
+
+
+class ValuesWithheld(UserWarning):
+    """An accepted query's values are withheld (``df.attrs["withheld"]``): the zone answered, but without numbers.
+
+    It happens when the engine cannot finish a query it accepted (time or memory limit). The answer has the
+    shape of a success so that failing tells nothing about the data; the budget was spent.
+    """
 
 API = "/api/v1"
 # Statuses of a held query that may still become an answer (approved: waiting to be run).
@@ -169,6 +178,11 @@ class Client:
         attrs = {"receipt": body.get("receipt") or {}}
         if "query_id" in body:
             attrs["query_id"] = body["query_id"]
+        attrs["withheld"] = bool(attrs["receipt"].get("withheld"))
+        if attrs["withheld"]:  # accepted, charged, but the engine could not finish: no values, not zeros
+            warnings.warn(ValuesWithheld("查询已受理并计入预算，但未能完成：结果数值均已置空" if self.lang == "zh"
+                                         else "the query was accepted and charged but could not finish: its "
+                                         "values are withheld (null)"), stacklevel=3)
         return frame(body["columns"], body["rows"], attrs=attrs)
 
     def _result_of(self, body: dict[str, Any], query_id: int) -> pd.DataFrame:
