@@ -52,11 +52,6 @@ class Forbidden(PdzoneError):
     code = "forbidden"
 
 
-class Locked(PdzoneError):
-    status = 423
-    code = "account_locked"
-
-
 class BadRequest(PdzoneError):
     """Malformed input that is not a form field (e.g. SQL that does not parse)."""
 

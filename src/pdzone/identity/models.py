@@ -50,6 +50,8 @@ class User(Base):
     totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
     # Unused since migration 0008 (sign-in throttling lives in `login_throttle`); kept so it can be downgraded.
+    # superseded by login_throttle (migration 0008: attempts reserved per account and address); kept so
+    # that a downgrade finds them, never read or written
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     failed_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

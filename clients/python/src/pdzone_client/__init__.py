@@ -5,7 +5,7 @@ noise where the level asks for it), each answer with its receipt. See the README
 """
 
 from pdzone_client._version import __version__
-from pdzone_client.client import Client, ValuesWithheld
+from pdzone_client.client import Client
 from pdzone_client.errors import (
     AuthenticationError,
     BudgetExhausted,
@@ -16,6 +16,7 @@ from pdzone_client.errors import (
     PendingApproval,
     PolicyRefused,
     ServerError,
+    ValuesWithheld,
 )
 
 __all__ = [

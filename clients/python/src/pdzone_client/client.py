@@ -25,17 +25,10 @@ from pdzone_client.errors import (
     PendingApproval,
     PolicyRefused,
     ServerError,
+    ValuesWithheld,
     error_from_response,
 )
 from pdzone_client.frames import budget_frame, frame
-
-
-class ValuesWithheld(UserWarning):
-    """An accepted query's values are withheld (``df.attrs["withheld"]``): the zone answered, but without numbers.
-
-    It happens when the engine cannot finish a query it accepted (time or memory limit). The answer has the
-    shape of a success so that failing tells nothing about the data; the budget was spent.
-    """
 
 API = "/api/v1"
 # Statuses of a held query that may still become an answer (approved: waiting to be run).

@@ -137,3 +137,12 @@ def error_from_response(status: int, body: Any, *, lang: str = "zh", request_id:
     return cls(zh, en, status=status, code=str(body.get("code") or cls.code),
                details=details if isinstance(details, dict) else ({"details": details} if details else None),
                lang=lang, request_id=body.get("request_id") or request_id)
+
+
+class ValuesWithheld(UserWarning):
+    """An accepted query's values are withheld (``df.attrs["withheld"]``): the zone answered, but without numbers.
+
+    It happens when the engine cannot finish a query it accepted (time or memory limit). The answer has the
+    shape of a success so that failing tells nothing about the data; the budget was spent.
+    """
+
